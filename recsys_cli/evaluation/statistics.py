@@ -58,7 +58,7 @@ _METRIC_NAME = re.compile(r"^(?P<metric>.+)@(?P<cutoff>\d+)$")
 
 
 @dataclass(frozen=True)
-class TestResult:
+class PairedTestResult:
     """A test statistic and its two-sided p-value."""
 
     statistic: float
@@ -89,7 +89,7 @@ def _paired_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return b - a
 
 
-def paired_t_test(a: np.ndarray, b: np.ndarray) -> TestResult:
+def paired_t_test(a: np.ndarray, b: np.ndarray) -> PairedTestResult:
     """Two-sided paired (Student) t-test of mean(b - a) = 0.
 
     t = mean(d) / (sd(d) / sqrt(n)), d = b - a, sd with n - 1 degrees of freedom;
@@ -100,19 +100,19 @@ def paired_t_test(a: np.ndarray, b: np.ndarray) -> TestResult:
     d = _paired_differences(a, b)
     n = d.size
     if not d.any():
-        return TestResult(0.0, 1.0)
+        return PairedTestResult(0.0, 1.0)
     if n < 2:
-        return TestResult(math.nan, math.nan)
+        return PairedTestResult(math.nan, math.nan)
     mean = float(d.mean())
     sd = float(d.std(ddof=1))
     if sd == 0.0:
-        return TestResult(math.copysign(math.inf, mean), 0.0)
+        return PairedTestResult(math.copysign(math.inf, mean), 0.0)
     t = mean / (sd / math.sqrt(n))
     p = 2.0 * float(_sps.t.sf(abs(t), n - 1))
-    return TestResult(t, min(p, 1.0))
+    return PairedTestResult(t, min(p, 1.0))
 
 
-def wilcoxon_signed_rank(a: np.ndarray, b: np.ndarray) -> TestResult:
+def wilcoxon_signed_rank(a: np.ndarray, b: np.ndarray) -> PairedTestResult:
     """Two-sided Wilcoxon signed-rank test of the paired differences d = b - a.
 
     W = min(W+, W-), W± = sum of ranks of |d_i| over d_i > 0 (resp. < 0); zero differences are
@@ -121,9 +121,9 @@ def wilcoxon_signed_rank(a: np.ndarray, b: np.ndarray) -> TestResult:
     """
     d = _paired_differences(a, b)
     if not d.any():
-        return TestResult(0.0, 1.0)
+        return PairedTestResult(0.0, 1.0)
     res = _sps.wilcoxon(d, zero_method=WILCOXON_ZERO_METHOD, alternative="two-sided")
-    return TestResult(float(res.statistic), float(res.pvalue))
+    return PairedTestResult(float(res.statistic), float(res.pvalue))
 
 
 def _as_generator(rng: np.random.Generator | int) -> np.random.Generator:
