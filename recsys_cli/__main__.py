@@ -1,0 +1,3 @@
+from recsys_cli.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `rank` command line: one Typer module per command group."""

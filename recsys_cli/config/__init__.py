@@ -1,0 +1,1 @@
+"""Recipe schema (frozen dataclasses) and the TOML loader with key-path errors."""

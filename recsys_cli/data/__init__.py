@@ -1,0 +1,1 @@
+"""Datasets, canonical tables, index vocabularies and splits."""

@@ -1,0 +1,182 @@
+"""Evaluation scenarios: global temporal (default), leave-last-n, random ratio, strong generalization.
+
+Each splitter returns named parts of the indexed interactions; `assemble` turns them into what
+the models are fitted on, the extra input given at evaluation time and the held-out truth.
+Ji et al., TOIS 2023 (leave-last-one-out leaks the future); Liang et al., WWW 2018 and Steck,
+WWW 2019 (strong generalization with fold-in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import polars as pl
+
+from recsys_cli.config.schema import SplitConfig
+from recsys_cli.errors import DataError
+
+@dataclass(frozen=True)
+class Split:
+    """fit: training interactions; extra_input: fold-in input of held-out users (empty for other
+    kinds); truth: held-out targets. `notes` carries counts for the run report."""
+
+    fit: pl.DataFrame
+    extra_input: pl.DataFrame
+    truth: pl.DataFrame
+    notes: dict[str, int | str]
+
+    def fingerprint(self) -> str:
+        """sha256 over the sorted (user, item) pairs of every part: equal iff the split is equal."""
+        digest = hashlib.sha256()
+        for part in (self.fit, self.extra_input, self.truth):
+            pairs = part.select("user_idx", "item_idx").sort("user_idx", "item_idx")
+            digest.update(pairs["user_idx"].to_numpy().astype(np.int64).tobytes())
+            digest.update(pairs["item_idx"].to_numpy().astype(np.int64).tobytes())
+            digest.update(b"|")
+        return "sha256:" + digest.hexdigest()
+
+
+def split(frame: pl.DataFrame, config: SplitConfig, seed: int) -> Split:
+    """Split indexed interactions as the config says and assemble fit / extra input / truth."""
+    parts = _SPLITTERS[config.kind](frame, config, np.random.default_rng(seed))
+    return assemble(parts, config)
+
+
+def assemble(parts: dict[str, pl.DataFrame], config: SplitConfig) -> Split:
+    on_validation = config.evaluate_on == "validation"
+    target = "validation" if on_validation else "test"
+    fit = [parts["train"]]
+    if not on_validation and "validation" in parts:
+        fit += [parts["validation"], parts.get("validation_input", parts["train"].clear())]
+    empty = parts["train"].clear()
+    extra = parts.get(f"{target}_input", empty)
+    notes = {"kind": config.kind, "evaluated_part": target}
+    notes.update({f"{name}_interactions": part.height for name, part in parts.items()})
+    return Split(pl.concat(fit), extra, parts[target], notes)
+
+
+def _temporal(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+    """Global cut: test = t >= t_test, validation = t_val <= t < t_test, train = t < t_val."""
+    _require_timestamps(frame, "temporal")
+    timestamps = frame["timestamp"]
+    if config.cutoff is not None:
+        t_test = _epoch_seconds(config.cutoff)
+    else:
+        t_test = int(timestamps.quantile(1.0 - config.test, "higher"))
+    t_val = (
+        int(timestamps.filter(timestamps < t_test).quantile(
+            1.0 - config.validation / (1.0 - config.test), "higher"))
+        if config.validation > 0 else t_test
+    )
+    ts = pl.col("timestamp")
+    parts = {"train": frame.filter(ts < t_val), "test": frame.filter(ts >= t_test)}
+    if config.validation > 0:
+        parts["validation"] = frame.filter((ts >= t_val) & (ts < t_test))
+    if parts["test"].height == 0 or parts["train"].height == 0:
+        raise DataError(f"temporal cut at {t_test} leaves an empty train or test part")
+    return parts
+
+
+def _require_timestamps(frame: pl.DataFrame, kind: str) -> None:
+    missing = frame["timestamp"].null_count()
+    if missing:
+        raise DataError(
+            f"split.kind = {kind!r} orders interactions in time, but {missing:,} of "
+            f"{frame.height:,} have no timestamp; use split.kind = 'random' or 'users'"
+        )
+
+
+def _epoch_seconds(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"split.cutoff: {text!r} is not an ISO date like 1998-03-01") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def _position_from_end(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each interaction's position counted from the user's latest (0 = last), ties by item."""
+    return frame.sort("user_idx", "timestamp", "item_idx", nulls_last=False).with_columns(
+        (pl.len().over("user_idx") - 1 - pl.int_range(pl.len()).over("user_idx")).alias("_pos")
+    )
+
+
+def _leave_last(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+    """Per user: the last n interactions are test, the n before validation; users with no more
+    than n (or 2n) interactions stay whole in train."""
+    _require_timestamps(frame, "leave_last")
+    held = config.n * (2 if config.validation > 0 else 1)
+    ranked = _position_from_end(frame).with_columns(pl.len().over("user_idx").alias("_len"))
+    eligible = pl.col("_len") > held
+    pos = pl.col("_pos")
+    parts = {
+        "test": ranked.filter(eligible & (pos < config.n)),
+        "train": ranked.filter(~eligible | (pos >= held)),
+    }
+    if config.validation > 0:
+        parts["validation"] = ranked.filter(eligible & (pos >= config.n) & (pos < held))
+    return {name: part.drop("_pos", "_len") for name, part in parts.items()}
+
+
+def _random_order(frame: pl.DataFrame, rng, by: str) -> pl.DataFrame:
+    """Shuffle rows reproducibly and number them within `by` (0-based) with the group size."""
+    keys = rng.permutation(frame.height)
+    return (
+        frame.sort("user_idx", "item_idx", "timestamp")
+        .with_columns(pl.Series("_key", keys))
+        .sort(by, "_key")
+        .with_columns(
+            pl.int_range(pl.len()).over(by).alias("_pos"), pl.len().over(by).alias("_len")
+        )
+    )
+
+
+def _random(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+    """Per user, a random `test` share (rounded) is test and a `validation` share validation."""
+    shuffled = _random_order(frame, rng, "user_idx")
+    n_test = (pl.col("_len") * config.test).round()
+    n_val = (pl.col("_len") * config.validation).round()
+    pos = pl.col("_pos")
+    parts = {
+        "test": shuffled.filter(pos < n_test),
+        "train": shuffled.filter(pos >= n_test + n_val),
+    }
+    if config.validation > 0:
+        parts["validation"] = shuffled.filter((pos >= n_test) & (pos < n_test + n_val))
+    return {name: part.drop("_key", "_pos", "_len") for name, part in parts.items()}
+
+
+def _held_out_users(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+    """Strong generalization: held-out users; `fold_in` of each one's items is input, rest targets."""
+    users = frame["user_idx"].unique().sort().to_numpy()
+    order = rng.permutation(users)
+    n_test = int(round(config.test * len(users)))
+    n_val = int(round(config.validation * len(users)))
+    group = np.zeros(frame["user_idx"].max() + 1, dtype=np.int8)
+    group[order[:n_test]] = 2
+    group[order[n_test:n_test + n_val]] = 1
+    shuffled = _random_order(
+        frame.with_columns(pl.Series("_group", group[frame["user_idx"].to_numpy()])), rng, "user_idx"
+    )
+    is_input = pl.col("_pos") < (pl.col("_len") * config.fold_in).round().clip(lower_bound=1)
+    parts = {"train": shuffled.filter(pl.col("_group") == 0)}
+    for code, name in ((2, "test"), (1, "validation")):
+        if name == "validation" and n_val == 0:
+            continue
+        members = shuffled.filter(pl.col("_group") == code)
+        parts[f"{name}_input"] = members.filter(is_input)
+        parts[name] = members.filter(~is_input)
+    return {n: p.drop("_key", "_pos", "_len", "_group") for n, p in parts.items()}
+
+
+_SPLITTERS = {
+    "temporal": _temporal,
+    "leave_last": _leave_last,
+    "random": _random,
+    "users": _held_out_users,
+}

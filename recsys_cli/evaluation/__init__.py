@@ -1,0 +1,1 @@
+"""Evaluation: per-user metric tables, paired significance tests and their reports."""

@@ -1,0 +1,1 @@
+"""Recommenders behind one protocol: fit on a training CSR, batched top-k recommend."""

@@ -1,0 +1,73 @@
+"""The recommender protocol: scikit-learn style `fit`, batched `recommend` over blocks of users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_cli.models.topk import topk_excluding
+
+# Dense score blocks are capped at this many cells (float32: 128 MiB).
+_BLOCK_CELLS = 1 << 25
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A model without hyperparameters."""
+
+
+class NotFittedError(RuntimeError):
+    """`recommend` was called before `fit`."""
+
+
+class Recommender:
+    """Base class: subclasses set `Params` and implement `_fit(train)` and `_scores(users, history)`.
+
+    `fit` takes the users x items training CSR; `recommend(users, history, k)` returns the top-k
+    items not in `history` (a CSR whose row i is the input history of `users[i]`), best first.
+    A user with no training row but a non-empty history is folded in where the model allows it.
+    """
+
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, params=None, seed: int = 0):
+        self.params = params if params is not None else self.Params()
+        self.seed = seed
+
+    def fit(self, train: sp.csr_matrix) -> Recommender:
+        train = sp.csr_matrix(train, dtype=np.float32)
+        self.n_users_, self.n_items_ = train.shape
+        self._fit(train)
+        return self
+
+    def recommend(
+        self, users: np.ndarray, history: sp.csr_matrix, k: int, block_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "n_items_"):
+            raise NotFittedError(f"{type(self).__name__}.recommend called before fit")
+        users = np.asarray(users, dtype=np.int64)
+        history = sp.csr_matrix(history, dtype=np.float32)
+        if history.shape != (len(users), self.n_items_):
+            raise ValueError(f"history shape {history.shape} != ({len(users)}, {self.n_items_})")
+        block = block_size or max(1, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
+        items = np.empty((len(users), k), dtype=np.int32)
+        scores = np.empty((len(users), k), dtype=np.float32)
+        for start in range(0, len(users), block):
+            rows = slice(start, start + block)
+            dense = np.ascontiguousarray(self._scores(users[rows], history[rows]), dtype=np.float32)
+            items[rows], scores[rows] = topk_excluding(dense, history[rows], k)
+        return items, scores
+
+    def _fit(self, train: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
+
+
+def dense(matrix) -> np.ndarray:
+    """A sparse or dense product as a dense ndarray."""
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)

@@ -1,0 +1,34 @@
+"""Recipe model names -> classes; modules are imported on lookup so unused back ends stay unloaded."""
+
+from __future__ import annotations
+
+import importlib
+
+from recsys_cli.models.base import Recommender
+
+_MODELS = {
+    "random": "recsys_cli.models.baselines:RandomModel",
+    "popularity": "recsys_cli.models.baselines:Popularity",
+    "item_knn": "recsys_cli.models.neighbourhood:ItemKNN",
+    "rp3beta": "recsys_cli.models.neighbourhood:RP3beta",
+    "ease": "recsys_cli.models.neighbourhood:EASE",
+    "implicit_als": "recsys_cli.models.factor:ImplicitALS",
+    "implicit_bpr": "recsys_cli.models.factor:ImplicitBPR",
+}
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def model_class(name: str) -> type[Recommender]:
+    module, _, attribute = _MODELS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def model_params_class(name: str) -> type:
+    return model_class(name).Params
+
+
+def create_model(name: str, params, seed: int) -> Recommender:
+    return model_class(name)(params, seed=seed)

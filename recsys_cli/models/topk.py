@@ -1,0 +1,100 @@
+"""Batched top-k selection over dense score blocks, excluding each user's history items.
+
+One compiled pass per row with a size-k min-heap: O(n_items log k). Ties are broken by the lower
+item index, so results never depend on sort stability; NaN and -inf scores are never selected, so
+a list is shorter than k (padded with -1) when fewer items are eligible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _worse(s1, i1, s2, i2):
+    # (s1, i1) ranks below (s2, i2): lower score, or equal score and higher item index.
+    return s1 < s2 or (s1 == s2 and i1 > i2)
+
+
+@njit(cache=True)
+def _sift_down(heap_s, heap_i, size, pos):
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            return
+        child = left
+        right = left + 1
+        if right < size and _worse(heap_s[right], heap_i[right], heap_s[left], heap_i[left]):
+            child = right
+        if _worse(heap_s[child], heap_i[child], heap_s[pos], heap_i[pos]):
+            heap_s[pos], heap_s[child] = heap_s[child], heap_s[pos]
+            heap_i[pos], heap_i[child] = heap_i[child], heap_i[pos]
+            pos = child
+        else:
+            return
+
+
+@njit(cache=True)
+def _sift_up(heap_s, heap_i, pos):
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _worse(heap_s[pos], heap_i[pos], heap_s[parent], heap_i[parent]):
+            heap_s[pos], heap_s[parent] = heap_s[parent], heap_s[pos]
+            heap_i[pos], heap_i[parent] = heap_i[parent], heap_i[pos]
+            pos = parent
+        else:
+            return
+
+
+@njit(cache=True)
+def _topk_rows(scores, indptr, indices, k, out_items, out_scores):
+    n_rows, n_items = scores.shape
+    heap_s = np.empty(k, dtype=np.float64)
+    heap_i = np.empty(k, dtype=np.int64)
+    for row in range(n_rows):
+        size = 0
+        p = indptr[row]
+        end = indptr[row + 1]
+        for item in range(n_items):
+            while p < end and indices[p] < item:
+                p += 1
+            if p < end and indices[p] == item:
+                continue  # a history item: never recommended
+            s = scores[row, item]
+            if not s > -np.inf:  # also rejects NaN
+                continue
+            if size < k:
+                heap_s[size] = s
+                heap_i[size] = item
+                _sift_up(heap_s, heap_i, size)
+                size += 1
+            elif _worse(heap_s[0], heap_i[0], s, item):
+                heap_s[0] = s
+                heap_i[0] = item
+                _sift_down(heap_s, heap_i, size, 0)
+        for pos in range(k):
+            out_items[row, pos] = -1
+            out_scores[row, pos] = -np.inf
+        # Pop the worst first and fill from the back: the result is best-first.
+        while size > 0:
+            size -= 1
+            out_items[row, size] = heap_i[0]
+            out_scores[row, size] = heap_s[0]
+            heap_s[0] = heap_s[size]
+            heap_i[0] = heap_i[size]
+            _sift_down(heap_s, heap_i, size, 0)
+
+
+def topk_excluding(scores: np.ndarray, history, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items per row of `scores` (rows x items), skipping the row's items in `history` (CSR).
+
+    Returns (items int32, scores float32), both rows x k, best first, padded with -1 / -inf.
+    """
+    history = history.tocsr()
+    if not history.has_sorted_indices:
+        history = history.sorted_indices()
+    items = np.empty((scores.shape[0], k), dtype=np.int32)
+    values = np.empty((scores.shape[0], k), dtype=np.float32)
+    _topk_rows(scores, history.indptr, history.indices, k, items, values)
+    return items, values

@@ -1,0 +1,1 @@
+"""Run store (atomic run directories), manifests and reports."""

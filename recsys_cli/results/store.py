@@ -1,0 +1,85 @@
+"""Run directories: written under a hidden temporary name and renamed only when complete.
+
+A run directory holds recipe.toml (resolved), manifest.json, test.parquet, candidates.parquet,
+recommendations.parquet and, once evaluated, per_user.parquet and metrics.json. `metrics.json` is
+written last, so a directory with it is a finished evaluation; one without it was only trained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recsys_cli.errors import UserError
+
+TEMP_PREFIX = ".tmp-"
+REQUIRED_FILES = ("recipe.toml", "manifest.json", "test.parquet", "recommendations.parquet")
+
+
+def results_root(option: Path | None) -> Path:
+    """--results-dir, else $RANK_RESULTS_DIR, else ./results."""
+    return Path(option or os.environ.get("RANK_RESULTS_DIR", "results"))
+
+
+class PendingRun:
+    """Context manager for a new run: work in `.path`; on success it becomes `.final`.
+
+    On any error (or Ctrl-C) the temporary directory is removed, so nothing half-written looks
+    like a run. Final names carry a timestamp and random suffix, so runs never overwrite each other.
+    """
+
+    def __init__(self, root: Path, name: str):
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.final = root / f"{stamp}-{_safe(name)}-{secrets.token_hex(3)}"
+        self.path = root / f"{TEMP_PREFIX}{self.final.name}"
+
+    def __enter__(self) -> PendingRun:
+        self.path.mkdir(parents=True)
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return False
+        self.path.rename(self.final)  # atomic within one filesystem
+        return False
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:60] or "run"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON through a temporary file and an atomic rename."""
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+    temp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temp.replace(path)
+
+
+def write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+    frame.write_parquet(temp)
+    temp.replace(path)
+
+
+def open_run_dir(path: Path) -> Path:
+    """Check that `path` is a complete trained run; one clear error otherwise."""
+    if not path.is_dir():
+        raise UserError(f"{path}: no such run directory")
+    if path.name.startswith(TEMP_PREFIX):
+        raise UserError(f"{path}: an unfinished run (interrupted or crashed); run it again")
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise UserError(f"{path}: not a complete run directory (missing {', '.join(missing)})")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
