@@ -118,10 +118,11 @@ def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
             row["domain"],
             _human(row["size_bytes"]),
             f"{n:,}" if n is not None else "?",
-            row["license"],
+            row["license"].split(":")[0].split(" (")[0],
             cached,
         )
-    out.print(table)
+    # piped output is not squeezed to 80 columns, so rows stay whole for grep
+    (out if out.is_terminal else Console(width=160)).print(table)
 
 
 @app.command()
@@ -143,7 +144,7 @@ def info(name: Name, data_dir: DataDir = None, json_: JsonFlag = False) -> None:
     out.print(f"cite:       {entry.citation}", highlight=False)
     out.print(f"timestamps: {entry.timestamps}", highlight=False)
     exp = row["expected"]
-    counts = ", ".join(f"{k} {v:,}" for k, v in exp.items() if v is not None)
+    counts = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in exp.items() if v is not None)
     out.print(f"published:  {counts or '-'}", highlight=False)
     for f in entry.files:
         out.print(

@@ -99,7 +99,7 @@ def file_lock(path: Path) -> Iterator[None]:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _progress(enabled: bool, label: str):
+def _progress(enabled: bool):
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -194,8 +194,8 @@ def download_file(
     size: int | None = None,
     progress: bool = True,
     timeout: float = 30.0,
-    retries: int = 4,
-    backoff: float = 1.0,
+    retries: int = 3,
+    backoff: float = 0.5,
     hint: str = "",
 ) -> Digest:
     """Fetch `url` (or its mirror) to `dest`, resuming a partial file; verified before the rename.
@@ -217,7 +217,7 @@ def download_file(
                 return digest
             dest.unlink()
         reason = ""
-        with _progress(progress, dest.name) as bar:
+        with _progress(progress) as bar:
             task = bar.add_task(dest.name, total=size)
             for attempt in range(retries + 1):
                 try:

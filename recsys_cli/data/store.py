@@ -116,8 +116,8 @@ class DatasetStore:
         *,
         warn: Callable[[str], None] = _stderr_warning,
         timeout: float = 30.0,
-        retries: int = 4,
-        backoff: float = 1.0,
+        retries: int = 3,
+        backoff: float = 0.5,
     ):
         self.root = resolve_data_dir(data_dir)
         self.warn = warn
@@ -190,10 +190,12 @@ class DatasetStore:
         if record.get("origin") == "import-folder":
             record = self._reset(entry)
         files_dir = self.folder(entry) / "files"
+        fetched = False
         for remote in entry.files:
             target = files_dir / remote.name
             if not force and remote.name in record["files"] and target.is_file():
                 continue
+            fetched = True
             if force:
                 target.unlink(missing_ok=True)
             digest = download_file(
@@ -211,7 +213,8 @@ class DatasetStore:
                 ),
             )
             self._accept(entry, remote, digest, record)
-        record["origin"] = "download"
+        if fetched or record.get("origin") is None:
+            record["origin"] = "download"
         self._save_record(entry, record)
 
     def _accept(
@@ -246,14 +249,18 @@ class DatasetStore:
         with self._locked(entry):
             if path.is_file():
                 self._import_file(entry, path, self._match_file(entry, path))
-                return "import-archive"
-            upstream = [f for f in entry.files if (path / f.name).is_file()]
-            if upstream:
+            else:
+                upstream = [f for f in entry.files if (path / f.name).is_file()]
+                if not upstream:
+                    self._import_folder(entry, path)
+                    return "import-folder"
                 for remote in upstream:
                     self._import_file(entry, path / remote.name, remote)
-                return "import-archive"
-            self._import_folder(entry, path)
-            return "import-folder"
+            record = self._record(entry)
+            missing = [f.name for f in entry.files if f.name not in record["files"]]
+            if missing:
+                self.warn(f"{entry.name}: still missing {', '.join(missing)}; import them as well")
+            return "import-archive"
 
     def _match_file(self, entry: CatalogEntry, path: Path) -> RemoteFile:
         for remote in entry.files:
@@ -268,7 +275,7 @@ class DatasetStore:
         digest = file_digest(path)
         if remote.size is not None and digest.size != remote.size:
             raise DataError(
-                f"{path}: {digest.size} bytes, but {remote.name} has {remote.size}; "
+                f"{path}: size mismatch ({digest.size} bytes, {remote.name} has {remote.size}); "
                 "nothing was imported"
             )
         if remote.checksum is not None and not digest.matches(remote.checksum):
@@ -287,9 +294,6 @@ class DatasetStore:
         os.replace(tmp, target)
         record["origin"] = "import-archive"
         self._accept(entry, remote, digest, record)
-        missing = [f.name for f in entry.files if f.name not in record["files"]]
-        if missing:
-            self.warn(f"{entry.name}: still missing {', '.join(missing)}; import them as well")
 
     def _import_folder(self, entry: CatalogEntry, path: Path) -> None:
         folder = self.folder(entry)

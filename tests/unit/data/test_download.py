@@ -46,6 +46,14 @@ def test_download_verifies_and_renames(mirror, tmp_path, checksum):
     assert leftovers(tmp_path) == ["thing.zip"]
 
 
+def test_progress_bar_enabled(mirror, tmp_path, capsys):
+    mirror.publish(UPSTREAM, PAYLOAD)
+    options = {**FAST, "progress": True}
+    download_file(UPSTREAM, tmp_path / "thing.zip", checksum=SHA, **options)
+    assert (tmp_path / "thing.zip").read_bytes() == PAYLOAD
+    assert capsys.readouterr().out == ""  # the bar goes to stderr, never to stdout
+
+
 def test_verified_file_is_not_fetched_again(mirror, tmp_path):
     path = mirror.publish(UPSTREAM, PAYLOAD)
     download_file(UPSTREAM, tmp_path / "thing.zip", checksum=SHA, size=len(PAYLOAD), **FAST)
