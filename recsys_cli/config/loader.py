@@ -13,7 +13,7 @@ import tomli_w
 from recsys_cli.config.schema import ModelConfig, Recipe
 from recsys_cli.config.validate import build, join, nearest, to_plain
 from recsys_cli.errors import RecipeError
-from recsys_cli.models.registry import model_params_class, model_names
+from recsys_cli.models.registry import model_names, model_params_class
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][\w\-]*)|\[(\d+)\]")
 _KEY_PATH = re.compile(r"[A-Za-z_][\w\-]*(\.[A-Za-z_][\w\-]*|\[\d+\])*")
@@ -62,7 +62,9 @@ def _model_config(entry: Any, path: str) -> ModelConfig:
     if not isinstance(name, str):
         raise RecipeError(join(path, "name"), "required model name (a string) is missing")
     if name not in model_names():
-        raise RecipeError(join(path, "name"), f"unknown model {name!r}" + nearest(name, model_names()))
+        raise RecipeError(
+            join(path, "name"), f"unknown model {name!r}" + nearest(name, model_names())
+        )
     label = entry.get("label", name)
     if not isinstance(label, str):
         raise RecipeError(join(path, "label"), "expected a string")
@@ -77,7 +79,9 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         raise RecipeError("", f"--set {override!r}: expected KEY=VALUE, e.g. eval.cutoffs=[5,10]")
     key = key.strip()
     if not _KEY_PATH.fullmatch(key):
-        raise RecipeError("", f"--set {override!r}: {key!r} is not a key path like models[1].params.k")
+        raise RecipeError(
+            "", f"--set {override!r}: {key!r} is not a key path like models[1].params.k"
+        )
     steps = [n if n else int(i) for n, i in _PATH_TOKEN.findall(key)]
     path, node = "", raw
     for step, following in zip(steps, steps[1:] + [None], strict=True):

@@ -58,7 +58,9 @@ def coerce(hint: Any, value: Any, path: str) -> Any:
         allowed = typing.get_args(hint)
         if value not in allowed:
             shown = repr(value) if isinstance(value, str) else _describe(value)
-            raise RecipeError(path, f"{shown} is not valid" + nearest(str(value), map(str, allowed)))
+            raise RecipeError(
+                path, f"{shown} is not valid" + nearest(str(value), map(str, allowed))
+            )
         return value
     if origin in (Union, types.UnionType):
         options = typing.get_args(hint)
@@ -95,16 +97,25 @@ def coerce(hint: Any, value: Any, path: str) -> Any:
 
 
 def _describe(value: Any) -> str:
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a table"}
+    kinds = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }
     return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
 
 
 def to_plain(value: Any) -> Any:
     """A dataclass tree as TOML-ready dicts and lists, dropping None (TOML has no null)."""
     if dataclasses.is_dataclass(value):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not None}
+        return {
+            f.name: to_plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None
+        }
     if isinstance(value, (tuple, list)):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):

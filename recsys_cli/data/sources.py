@@ -13,7 +13,9 @@ from recsys_cli.data.embedded import load_recbole_ml100k, sha256_of
 from recsys_cli.errors import DataError
 
 
-def load_dataset(config: DatasetConfig, data_dir: Path | None = None, progress: bool = True) -> Dataset:
+def load_dataset(
+    config: DatasetConfig, data_dir: Path | None = None, progress: bool = True
+) -> Dataset:
     """A local file when `path` is set; ML-100K from the recbole wheel; else the dataset catalog."""
     if config.path is not None:
         return load_local_file(config)
@@ -41,8 +43,9 @@ def load_local_file(config: DatasetConfig) -> Dataset:
     frame = _read_table(path, config.separator)
     mapping = config.columns
     wanted = {"user": mapping.user, "item": mapping.item}
-    wanted.update({k: v for k, v in (("timestamp", mapping.timestamp),
-                                      ("weight", mapping.weight)) if v})
+    wanted.update(
+        {k: v for k, v in (("timestamp", mapping.timestamp), ("weight", mapping.weight)) if v}
+    )
     for key, column in wanted.items():
         if column not in frame.columns:
             raise DataError(

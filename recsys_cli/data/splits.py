@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 
 from recsys_cli.config.schema import SplitConfig
 from recsys_cli.errors import DataError
+
 
 @dataclass(frozen=True)
 class Split:
@@ -67,9 +68,13 @@ def _temporal(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.Dat
     else:
         t_test = int(timestamps.quantile(1.0 - config.test, "higher"))
     t_val = (
-        int(timestamps.filter(timestamps < t_test).quantile(
-            1.0 - config.validation / (1.0 - config.test), "higher"))
-        if config.validation > 0 else t_test
+        int(
+            timestamps.filter(timestamps < t_test).quantile(
+                1.0 - config.validation / (1.0 - config.test), "higher"
+            )
+        )
+        if config.validation > 0
+        else t_test
     )
     ts = pl.col("timestamp")
     parts = {"train": frame.filter(ts < t_val), "test": frame.filter(ts >= t_test)}
@@ -95,7 +100,7 @@ def _epoch_seconds(text: str) -> int:
     except ValueError:
         raise DataError(f"split.cutoff: {text!r} is not an ISO date like 1998-03-01") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
@@ -159,9 +164,11 @@ def _held_out_users(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, 
     n_val = int(round(config.validation * len(users)))
     group = np.zeros(frame["user_idx"].max() + 1, dtype=np.int8)
     group[order[:n_test]] = 2
-    group[order[n_test:n_test + n_val]] = 1
+    group[order[n_test : n_test + n_val]] = 1
     shuffled = _random_order(
-        frame.with_columns(pl.Series("_group", group[frame["user_idx"].to_numpy()])), rng, "user_idx"
+        frame.with_columns(pl.Series("_group", group[frame["user_idx"].to_numpy()])),
+        rng,
+        "user_idx",
     )
     is_input = pl.col("_pos") < (pl.col("_len") * config.fold_in).round().clip(lower_bound=1)
     parts = {"train": shuffled.filter(pl.col("_group") == 0)}

@@ -66,8 +66,9 @@ def _accuracy_kernel(ranked, truth_indptr, truth_indices, cutoffs, out):
                 c += 1
 
 
-def accuracy_metrics(ranked: np.ndarray, truth_indptr: np.ndarray, truth_indices: np.ndarray,
-                     cutoffs) -> np.ndarray:
+def accuracy_metrics(
+    ranked: np.ndarray, truth_indptr: np.ndarray, truth_indices: np.ndarray, cutoffs
+) -> np.ndarray:
     """Per-user values, shape (len(METRICS), len(cutoffs), n_users), for `METRICS` x `cutoffs`.
 
     `ranked` is users x L item indices (best first, -1 padding); the truth of user u is
@@ -76,8 +77,13 @@ def accuracy_metrics(ranked: np.ndarray, truth_indptr: np.ndarray, truth_indices
     order = np.argsort(cutoffs)
     sorted_cutoffs = np.asarray(cutoffs, dtype=np.int64)[order]
     out = np.empty((len(METRICS), len(sorted_cutoffs), ranked.shape[0]), dtype=np.float64)
-    _accuracy_kernel(np.ascontiguousarray(ranked), np.asarray(truth_indptr, np.int64),
-                     np.asarray(truth_indices, np.int64), sorted_cutoffs, out)
+    _accuracy_kernel(
+        np.ascontiguousarray(ranked),
+        np.asarray(truth_indptr, np.int64),
+        np.asarray(truth_indices, np.int64),
+        sorted_cutoffs,
+        out,
+    )
     result = np.empty_like(out)
     result[:, order] = out
     return result

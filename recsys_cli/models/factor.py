@@ -64,8 +64,12 @@ class ImplicitALS(FactorModel):
 
         p = self.params
         return AlternatingLeastSquares(
-            factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-            iterations=p.iterations, num_threads=p.num_threads, random_state=self.seed,
+            factors=p.factors,
+            regularization=p.regularization,
+            alpha=p.alpha,
+            iterations=p.iterations,
+            num_threads=p.num_threads,
+            random_state=self.seed,
         )
 
     def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
@@ -98,6 +102,10 @@ class ImplicitBPR(FactorModel):
 
         p = self.params
         return BayesianPersonalizedRanking(
-            factors=p.factors, learning_rate=p.learning_rate, regularization=p.regularization,
-            iterations=p.iterations, num_threads=p.num_threads, random_state=self.seed,
+            factors=p.factors,
+            learning_rate=p.learning_rate,
+            regularization=p.regularization,
+            iterations=p.iterations,
+            num_threads=p.num_threads,
+            random_state=self.seed,
         )

@@ -7,8 +7,18 @@ import platform
 import subprocess
 from pathlib import Path
 
-PACKAGES = ("recsys-cli", "numpy", "scipy", "polars", "numba", "implicit", "typer", "rich",
-            "recbole", "torch")
+PACKAGES = (
+    "recsys-cli",
+    "numpy",
+    "scipy",
+    "polars",
+    "numba",
+    "implicit",
+    "typer",
+    "rich",
+    "recbole",
+    "torch",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -24,10 +34,21 @@ def package_versions() -> dict[str, str]:
 def git_commit(where: Path) -> dict[str, str | bool] | None:
     """HEAD commit of the repository holding `where` and whether its work tree is dirty."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=where, capture_output=True, text=True, timeout=10).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(status.strip())}

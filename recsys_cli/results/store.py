@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class PendingRun:
     """
 
     def __init__(self, root: Path, name: str):
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.final = root / f"{stamp}-{_safe(name)}-{secrets.token_hex(3)}"
         self.path = root / f"{TEMP_PREFIX}{self.final.name}"
 

@@ -1,0 +1,27 @@
+"""nox sessions: tests (the README's test command), lint, perf (benchmarks)."""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+# torch first: the CPU build lying on this machine's disk, not a multi-GB CUDA build.
+INSTALL = ["torch==2.13.0", "-e", ".[recbole,test]"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    session.install(*INSTALL)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "recsys_cli", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    session.install(*INSTALL)
+    session.env["NUMBA_NUM_THREADS"] = "1"
+    for script in ("bench_eval.py", "bench_rerank.py"):
+        session.run("python", f"benchmarks/{script}")

@@ -1,0 +1,45 @@
+"""The `rank` application: command groups joined with add_typer, heavy imports inside commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from recsys_cli import __version__
+from recsys_cli.cli import run
+
+app = typer.Typer(
+    name="rank",
+    help="Offline evaluation of personalization: train, evaluate, rerank and compare recommenders "
+    "from TOML recipes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run.run)
+app.command("train")(run.train)
+app.command("eval")(run.evaluate)
+app.command("recipes")(run.recipes)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"rank (recsys-cli) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """rank: offline evaluation of personalization."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,166 @@
+"""`rank run`, `rank train`, `rank eval` and `rank recipes`."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsys_cli.cli.common import console, err_console, parse_list, progress_step, user_errors
+from recsys_cli.errors import UserError
+
+RecipeArg = Annotated[Path, typer.Argument(help="Recipe TOML file (see `rank recipes`).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a recipe key: --set models[1].params.l2=200 (repeatable)."
+    ),
+]
+ResultsOpt = Annotated[
+    Path | None,
+    typer.Option("--results-dir", help="Run store (default: $RANK_RESULTS_DIR or ./results)."),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Dataset folder (default: $RANK_DATA_DIR or ./datasets)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")]
+
+
+def _train_into(recipe_path: Path, overrides, results_dir, data_dir, quiet):
+    from recsys_cli.config.loader import load_recipe
+    from recsys_cli.experiment import train
+    from recsys_cli.results.store import PendingRun, results_root
+
+    recipe = load_recipe(recipe_path, overrides or [])
+    pending = PendingRun(results_root(results_dir), recipe.name)
+    return recipe, pending, lambda: train(recipe, pending.path, data_dir, progress_step(quiet))
+
+
+def _show(evaluation, manifest, run_dir: Path, as_json: bool, quiet: bool) -> None:
+    from recsys_cli.results.report import counts_lines, metrics_table
+
+    if as_json:
+        print(json.dumps({"run_dir": str(run_dir), **evaluation.to_json()}, indent=2))
+        return
+    if quiet:
+        return
+    for line in counts_lines(manifest["counts"]):
+        err_console.print(f"[dim]{line}[/dim]", highlight=False)
+    console.print(metrics_table(evaluation.summary, title=f"{manifest['recipe']}  ({run_dir})"))
+
+
+@user_errors
+def run(
+    recipe_path: RecipeArg,
+    overrides: SetOpt = None,
+    results_dir: ResultsOpt = None,
+    data_dir: DataOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train every model of RECIPE, evaluate on the held-out split and print the metric table."""
+    from recsys_cli.experiment import evaluate_run, save_evaluation
+
+    recipe, pending, fit = _train_into(recipe_path, overrides, results_dir, data_dir, quiet)
+    with pending:
+        manifest = fit()
+        with progress_step(quiet)("evaluate"):
+            evaluation = evaluate_run(pending.path, recipe.eval.cutoffs, recipe.eval.metrics)
+            save_evaluation(evaluation, pending.path)
+    _show(evaluation, manifest, pending.final, as_json, quiet)
+
+
+@user_errors
+def train(
+    recipe_path: RecipeArg,
+    overrides: SetOpt = None,
+    results_dir: ResultsOpt = None,
+    data_dir: DataOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fit every model of RECIPE and store candidates and recommendations (no evaluation)."""
+    _, pending, fit = _train_into(recipe_path, overrides, results_dir, data_dir, quiet)
+    with pending:
+        manifest = fit()
+    if as_json:
+        print(json.dumps({"run_dir": str(pending.final), "manifest": manifest}, indent=2))
+    elif not quiet:
+        console.print(f"trained run: {pending.final}\nevaluate it with: rank eval {pending.final}")
+
+
+@user_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by rank train/run.")],
+    cutoffs: Annotated[
+        str | None, typer.Option(help="Comma-separated cutoffs, e.g. 5,10,20.")
+    ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated metrics: ndcg,recall,precision,map,mrr,hit_rate."),
+    ] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evaluate a trained run, optionally with other cutoffs or metrics than its recipe."""
+    from recsys_cli.experiment import evaluate_run, load_manifest, save_evaluation
+    from recsys_cli.metrics.accuracy import METRICS
+    from recsys_cli.results.store import PendingRun, open_run_dir
+
+    run_dir = open_run_dir(run_dir)
+    recipe = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
+    chosen_cutoffs = parse_list(cutoffs, "--cutoffs", int) or tuple(recipe["eval"]["cutoffs"])
+    chosen_metrics = parse_list(metrics, "--metrics") or tuple(recipe["eval"]["metrics"])
+    for metric in chosen_metrics:
+        if metric not in METRICS:
+            raise UserError(
+                f"--metrics: unknown metric {metric!r}; expected one of {', '.join(METRICS)}"
+            )
+    if min(chosen_cutoffs) < 1:
+        raise UserError("--cutoffs: cutoffs must be positive integers")
+    evaluation = evaluate_run(run_dir, chosen_cutoffs, chosen_metrics)
+    if (run_dir / "metrics.json").exists():
+        # Never overwrite an earlier evaluation: a re-evaluation gets its own folder.
+        with PendingRun(run_dir / "evals", "eval") as pending:
+            save_evaluation(evaluation, pending.path)
+        target = pending.final
+    else:
+        save_evaluation(evaluation, run_dir)
+        target = run_dir
+    _show(evaluation, load_manifest(run_dir), target, as_json, quiet)
+
+
+def _recipe_dirs() -> list[Path]:
+    bundled = Path(__file__).resolve().parents[2] / "recipes"
+    return [p for p in dict.fromkeys([Path("recipes").resolve(), bundled]) if p.is_dir()]
+
+
+@user_errors
+def recipes(as_json: JsonOpt = False) -> None:
+    """List the bundled recipes with their one-line descriptions."""
+    from rich.table import Table
+
+    found = []
+    for folder in _recipe_dirs():
+        for path in sorted(folder.rglob("*.toml")):
+            try:
+                description = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
+            except tomllib.TOMLDecodeError as error:
+                description = f"(invalid TOML: {error})"
+            found.append(
+                {"recipe": str(path.relative_to(folder.parent)), "description": description}
+            )
+        if found:
+            break
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    table = Table("recipe", "description")
+    for entry in found:
+        table.add_row(entry["recipe"], entry["description"])
+    console.print(table)

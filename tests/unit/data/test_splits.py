@@ -1,0 +1,116 @@
+"""Splits: no leakage across the temporal cut, fold-in users absent from training, counts add up."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys_cli.config.schema import FilterConfig, SplitConfig
+from recsys_cli.data.dataset import Dataset, empty_items
+from recsys_cli.data.prepare import apply_filters, index_dataset
+from recsys_cli.data.splits import split
+from recsys_cli.errors import DataError
+
+
+def indexed(frame: pl.DataFrame):
+    dataset = Dataset("synthetic", frame, empty_items(frame["item"]), "sha256:x", "test")
+    return index_dataset(dataset, FilterConfig(binarize=False)).interactions
+
+
+def pairs(frame):
+    return set(zip(frame["user_idx"].to_list(), frame["item_idx"].to_list(), strict=True))
+
+
+def test_temporal_split_has_no_training_interaction_after_the_cut(interactions):
+    frame = indexed(interactions)
+    result = split(frame, SplitConfig(kind="temporal", test=0.25), seed=0)
+    assert result.fit["timestamp"].max() < result.truth["timestamp"].min()
+    assert result.fit.height + result.truth.height == frame.height
+    assert abs(result.truth.height / frame.height - 0.25) < 0.02
+
+
+def test_temporal_validation_sits_between_train_and_test(interactions):
+    frame = indexed(interactions)
+    on_val = split(frame, SplitConfig(test=0.2, validation=0.1, evaluate_on="validation"), 0)
+    on_test = split(frame, SplitConfig(test=0.2, validation=0.1), 0)
+    assert on_val.fit["timestamp"].max() < on_val.truth["timestamp"].min()
+    assert on_val.truth["timestamp"].max() < on_test.truth["timestamp"].min()
+    # Evaluating on test trains on train + validation.
+    assert on_test.fit.height == on_val.fit.height + on_val.truth.height
+
+
+def test_temporal_cutoff_date():
+    frame = indexed(
+        pl.DataFrame(
+            {
+                "user": ["a", "a", "b", "b"],
+                "item": ["x", "y", "x", "z"],
+                "timestamp": [0, 86400 * 10, 86400 * 20, 86400 * 30],
+                "weight": [1.0] * 4,
+            }
+        )
+    )
+    result = split(frame, SplitConfig(cutoff="1970-01-15"), 0)
+    assert sorted(result.truth["timestamp"].to_list()) == [86400 * 20, 86400 * 30]
+
+
+def test_temporal_split_refuses_missing_timestamps(interactions):
+    frame = indexed(
+        interactions.with_columns(
+            pl.when(pl.col("weight") > 4)
+            .then(None)
+            .otherwise(pl.col("timestamp"))
+            .alias("timestamp")
+        )
+    )
+    with pytest.raises(DataError, match="no timestamp"):
+        split(frame, SplitConfig(kind="temporal"), 0)
+
+
+def test_leave_last_takes_each_users_latest(interactions):
+    frame = indexed(interactions)
+    result = split(frame, SplitConfig(kind="leave_last", n=2), 0)
+    latest = frame.sort("timestamp").group_by("user_idx").tail(2)
+    assert pairs(result.truth) == pairs(latest)
+    assert result.truth.group_by("user_idx").len()["len"].max() == 2
+
+
+def test_random_split_is_reproducible_and_per_user(interactions):
+    frame = indexed(interactions)
+    first = split(frame, SplitConfig(kind="random", test=0.25), seed=3)
+    second = split(frame, SplitConfig(kind="random", test=0.25), seed=3)
+    other = split(frame, SplitConfig(kind="random", test=0.25), seed=4)
+    assert first.fingerprint() == second.fingerprint() != other.fingerprint()
+    per_user = first.truth.group_by("user_idx").len()["len"]
+    assert (per_user == 3).all()  # 12 interactions each, 25 %
+
+
+def test_strong_generalization_fold_in_users_absent_from_training(interactions):
+    frame = indexed(interactions)
+    result = split(frame, SplitConfig(kind="users", test=0.2, fold_in=0.75), seed=1)
+    held_out = set(result.truth["user_idx"].to_list())
+    assert held_out and not held_out & set(result.fit["user_idx"].to_list())
+    assert set(result.extra_input["user_idx"].to_list()) == held_out
+    assert len(held_out) == 12  # 20 % of 60 users
+    assert not pairs(result.extra_input) & pairs(result.truth)
+    assert result.extra_input.height == 9 * 12 and result.truth.height == 3 * 12
+
+
+def test_kcore_is_iterative():
+    # Item z has 2 users, but user c drops out (1 interaction), then z has only 1 user left:
+    # a single pass would keep (a, z).
+    frame = pl.DataFrame(
+        {
+            "user": ["a", "a", "a", "b", "b", "c"],
+            "item": ["x", "y", "z", "x", "y", "z"],
+            "timestamp": [1, 2, 3, 4, 5, 6],
+            "weight": [1.0] * 6,
+        }
+    )
+    kept = apply_filters(frame, FilterConfig(min_user_interactions=2, min_item_interactions=2))
+    assert kept.height == 4 and set(kept["item"]) == {"x", "y"}
+
+
+def test_min_rating_then_binarize(interactions):
+    kept = apply_filters(interactions, FilterConfig(min_rating=4.0, binarize=True))
+    assert kept.height == (interactions["weight"] >= 4).sum()
+    assert np.all(kept["weight"].to_numpy() == 1.0)
