@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from recsys_cli import __version__
-from recsys_cli.cli import run
+from recsys_cli.cli import compare, run
 
 app = typer.Typer(
     name="rank",
@@ -21,6 +21,7 @@ app.command("run")(run.run)
 app.command("train")(run.train)
 app.command("eval")(run.evaluate)
 app.command("recipes")(run.recipes)
+app.command("compare")(compare.compare)
 
 
 def _version(value: bool) -> None:
