@@ -157,7 +157,8 @@ def _attempt(fetch_url: str, part: Path, timeout: float, progress, task) -> Dige
 
     with response:
         status = response.status
-        if have and status != 206:
+        content_range = response.headers.get("Content-Range", "")
+        if have and (status != 206 or not content_range.startswith(f"bytes {have}-")):
             # the server ignored the Range header: start over
             sha, md5, have = hashlib.sha256(), hashlib.md5(), 0
             mode = "wb"

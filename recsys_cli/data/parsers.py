@@ -353,8 +353,12 @@ def _kuairec(src: SourceFiles, matrix: str) -> Tables:
     daily = src.optional("item_daily_features.csv")
     if daily is not None:
         authors = (
-            pl.scan_csv(daily, schema_overrides={"video_id": pl.Int64, "author_id": pl.Utf8})
-            .select(pl.col("video_id").alias("item"), pl.col("author_id").alias("artist"))
+            # ~60 columns of mixed types: read all as text, use two
+            pl.scan_csv(daily, infer_schema=False)
+            .select(
+                pl.col("video_id").cast(pl.Int64, strict=False).alias("item"),
+                pl.col("author_id").alias("artist"),
+            )
             .drop_nulls()
             .group_by("item")
             .agg(pl.col("artist").first())

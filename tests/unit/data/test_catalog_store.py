@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -82,6 +83,30 @@ def test_prepared_cache_is_reused_without_network(serve_dataset, mirror, tmp_pat
     monkeypatch.setitem(catalog.CATALOG, entry.name, dataclasses.replace(entry, parser=boom))
     ds = load_catalog_dataset("ml-latest-small", tmp_path / "data", progress=False)
     assert ds.interactions.height > 0 and len(mirror.requests) == served
+
+
+@pytest.mark.network
+def test_two_threads_prepare_one_dataset(serve_dataset, mirror, tmp_path):
+    entry, up = serve_dataset("lastfm-1k")
+    mirror.chunk_delay = 0.01
+    st, _ = make_store(tmp_path)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(st.prepare(entry, progress=False))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(results) == 2
+    assert results[0].interactions.equals(results[1].interactions)
+    assert results[0].interactions.height == up.counts.interactions
+    assert len(mirror.requests) == 1
 
 
 @pytest.mark.network
