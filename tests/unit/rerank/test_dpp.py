@@ -42,10 +42,8 @@ def brute_force_greedy(cands, scores, emb, k, theta, window=None):
         big_l = r[:, None] * sim * r[None, :]
         chosen = []
         for _ in range(min(k, len(items))):
-            if window is None:
-                ctx = chosen
-            else:
-                ctx = chosen[max(0, len(chosen) - (window - 1)):] if window > 1 else []
+            start = 0 if window is None else max(0, len(chosen) - (window - 1))
+            ctx = chosen[start:]
             best, best_v = None, -np.inf
             for i in range(len(items)):
                 if i in chosen:
@@ -60,7 +58,7 @@ def brute_force_greedy(cands, scores, emb, k, theta, window=None):
     return out
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n_users=st.integers(1, 3),
@@ -75,7 +73,7 @@ def test_fast_greedy_matches_brute_force(seed, n_users, n_cand, k, theta):
     np.testing.assert_array_equal(got, brute_force_greedy(cands, scores, emb, k, theta))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n_cand=st.integers(2, 8),
