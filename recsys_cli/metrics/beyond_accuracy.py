@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
 from numba import njit
 
 from recsys_cli.errors import UserError
@@ -206,6 +205,8 @@ def genre_distribution(indptr: np.ndarray, indices: np.ndarray, genres: np.ndarr
     (Steck, RecSys 2018, eq. 1, uniform weights). Items without genres dilute p; an empty history
     gives p = 0. Returns float64 (n_users, n_genres).
     """
+    import scipy.sparse as sp  # slow import, only when used
+
     pgi = item_genre_distribution(genres)
     ptr, idx = check_csr(indptr, indices, pgi.shape[0])
     n_users = ptr.size - 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy.stats import rankdata
 
 from recsys_cli.errors import UserError
 from recsys_cli.metrics.beyond_accuracy import gini_index
@@ -89,6 +88,8 @@ def artist_popularity_bins(artist_popularity: np.ndarray, n_bins: int = 10) -> n
         raise UserError("artist_popularity must be finite")
     if pop.size == 0:
         return np.zeros(0, dtype=np.int64)
+    from scipy.stats import rankdata  # slow import, only when used
+
     rank = rankdata(pop, method="min")
     return ((rank - 1) * int(n_bins) // pop.size).astype(np.int64)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from recsys_cli.errors import UserError
 from recsys_cli.rerank._common import check_candidates, check_k, empty_output
@@ -50,6 +49,8 @@ def normalise(values: np.ndarray, candidates: np.ndarray, method: str = "minmax"
             ok = np.isfinite(span) & (span > 0.0)
             z = np.where(ok, (x - lo) / np.where(ok, span, 1.0), 1.0)
         elif method == "rank":
+            from scipy.stats import rankdata  # slow import, only when used
+
             # padding ranks below every valid value; ranks of valid values start after them
             ranks = rankdata(np.where(valid, x, -np.inf), method="average", axis=1)
             n_pad = cands.shape[1] - n_valid

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy.stats import binom
 
 from recsys_cli.errors import UserError
 from recsys_cli.rerank._common import (
@@ -20,6 +19,8 @@ INFEASIBLE = ("truncate", "relax")
 
 def _minimum_table(k: int, p: float, alpha_c: float) -> np.ndarray:
     """m(i) = F^-1(alpha_c; i, p) for i = 1..k (binomial inverse CDF)."""
+    from scipy.stats import binom  # scipy.stats costs ~0.5 s to import: only when used
+
     m = binom.ppf(alpha_c, np.arange(1, k + 1), p)
     return np.maximum(np.nan_to_num(m, nan=0.0), 0).astype(np.int64)
 
