@@ -1,0 +1,163 @@
+"""RecBole adapter: library fixes, params from TOML, training on ML-100K, cross-check of metrics.
+
+The cross-check trains BPR once with our test truth written as RecBole's test file, so RecBole's
+own full-sort evaluator and ours score the same model on the same split. Both use binary gain,
+IDCG over min(|T_u|, K) and Recall = hits / |T_u|, and both exclude the training items, so the
+only expected difference is the order among tied scores (torch.topk vs our kernel): tolerance
+0.002 absolute.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+pytest.importorskip("recbole")
+
+from recsys_cli.config.schema import FilterConfig, SplitConfig  # noqa: E402
+from recsys_cli.config.validate import build  # noqa: E402
+from recsys_cli.data.embedded import load_recbole_ml100k  # noqa: E402
+from recsys_cli.data.prepare import index_dataset, to_csr  # noqa: E402
+from recsys_cli.data.splits import split  # noqa: E402
+from recsys_cli.errors import RecipeError  # noqa: E402
+from recsys_cli.metrics.accuracy import METRICS, accuracy_metrics  # noqa: E402
+from recsys_cli.models import recbole_adapter as adapter  # noqa: E402
+from recsys_cli.models.baselines import Popularity  # noqa: E402
+from recsys_cli.models.sequences import fit_in_time_order  # noqa: E402
+
+pytestmark = pytest.mark.recbole
+TOLERANCE = 0.002
+
+
+def test_importing_the_adapter_does_not_import_torch():
+    import subprocess
+
+    code = "import recsys_cli.models.recbole_adapter, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_library_fixes_applied_on_import():
+    import torch
+
+    torch.autograd.set_detect_anomaly(False)
+    adapter._import_recbole()
+    assert np.float_ is np.float64 and np.unicode_ is np.str_
+    assert "recbole.model.sequential_recommender.sine" in sys.modules
+    assert not torch.is_anomaly_enabled()
+
+
+def test_params_validate_from_toml_tables():
+    params = build(adapter.SASRec.Params, {"max_len": 10, "embedding_size": 32, "n_layers": 1,
+                                          "device": "cuda"}, "models[0].params")
+    assert params.max_len == 10 and params.device == "cuda"
+    vae = build(adapter.MultVAE.Params, {"hidden_sizes": [200, 100]}, "p")
+    assert vae.hidden_sizes == (200, 100)
+    with pytest.raises(RecipeError, match="multiple of n_heads"):
+        build(adapter.SASRec.Params, {"embedding_size": 33}, "p")
+    with pytest.raises(RecipeError, match="'cpu'"):
+        build(adapter.BPR.Params, {"device": "gpu"}, "p")
+
+
+def test_missing_values_are_filled_and_a_left_nan_is_caught(tmp_path, monkeypatch):
+    """RecBole fills a missing float with the field mean (pandas < 3); the guard catches NaN."""
+    Config, create_dataset, *_ = adapter._import_recbole()
+    folder = tmp_path / "data" / "nan"
+    folder.mkdir(parents=True)
+    (folder / "nan.inter").write_text(textwrap.dedent("""\
+        user_id:token\titem_id:token\tweight:float
+        1\t1\t2.0
+        1\t2\t
+        2\t1\t4.0
+        """))
+    monkeypatch.chdir(tmp_path)
+    with adapter._recbole_side_effects_in(tmp_path):
+        config = Config(model="BPR", dataset="nan", config_dict={
+            "data_path": str(tmp_path / "data"), "checkpoint_dir": str(tmp_path / "saved"),
+            "load_col": {"inter": ["user_id", "item_id", "weight"]}, "normalize_all": False,
+            "state": "WARNING"})
+        dataset = create_dataset(config)
+    adapter.check_no_missing(dataset)
+    weights = dataset.inter_feat["weight"].to_numpy()
+    assert not np.isnan(weights).any()
+    assert sorted(weights.tolist()) == [2.0, 3.0, 4.0]
+    dataset.inter_feat.loc[0, "weight"] = np.nan
+    with pytest.raises(RuntimeError, match="NaN in field 'weight'"):
+        adapter.check_no_missing(dataset)
+
+
+@pytest.fixture(scope="module")
+def ml100k():
+    """ML-100K, leave-last-one-out (time order), as training CSR, truth and sequences."""
+    indexed = index_dataset(load_recbole_ml100k(), FilterConfig())
+    parts = split(indexed.interactions, SplitConfig(kind="leave_last", n=1), seed=0)
+    shape = (indexed.n_users, indexed.n_items)
+    train = to_csr(parts.fit, *shape)
+    truth = to_csr(parts.truth, *shape)
+    truth.data[:] = 1.0
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    return parts, train, truth, users
+
+
+def accuracy_at_10(model, train, truth, users) -> dict[str, float]:
+    items, _ = model.recommend(users, train[users], 10)
+    rows = sp.csr_matrix(truth[users])
+    rows.sort_indices()
+    values = accuracy_metrics(items, rows.indptr, rows.indices, (10,))
+    return {name: float(values[METRICS.index(name), 0].mean()) for name in ("ndcg", "recall")}
+
+
+@pytest.fixture(scope="module")
+def popularity(ml100k):
+    _, train, truth, users = ml100k
+    return accuracy_at_10(Popularity().fit(train), train, truth, users)
+
+
+@pytest.mark.slow
+def test_bpr_beats_popularity_and_agrees_with_recboles_evaluator(ml100k, popularity, tmp_path):
+    parts, train, truth, users = ml100k
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    params = adapter.BPR.Params(epochs=10, embedding_size=64, learning_rate=0.01)
+    model = adapter.BPR(params, seed=0, work_dir=tmp_path / "run", recbole_truth=truth)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        fit_in_time_order(model, train, parts)
+        ours = accuracy_at_10(model, train, truth, users)
+    print(f"BPR ours {ours}, RecBole {model.recbole_test_result_}, popularity {popularity}, "
+          f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}")
+    assert list(cwd.iterdir()) == []  # no log/, log_tensorboard/ or saved/ in the cwd
+    assert (tmp_path / "run" / "log_tensorboard").is_dir()
+    assert len(model.losses_) == 10 and model.losses_[-1] < model.losses_[0]
+    assert ours["ndcg"] > popularity["ndcg"] + 0.005
+    recbole = model.recbole_test_result_
+    assert abs(ours["ndcg"] - recbole["ndcg@10"]) < TOLERANCE
+    assert abs(ours["recall"] - recbole["recall@10"]) < TOLERANCE
+
+
+@pytest.mark.slow
+def test_tiny_sasrec_beats_popularity(ml100k, popularity, tmp_path, monkeypatch):
+    parts, train, truth, users = ml100k
+    monkeypatch.chdir(tmp_path)
+    params = adapter.SASRec.Params(epochs=3, max_len=10, embedding_size=32, n_layers=1,
+                                   n_heads=2, inner_size=64, num_threads=1)
+    model = fit_in_time_order(adapter.SASRec(params, seed=0), train, parts)
+    ours = accuracy_at_10(model, train, truth, users)
+    print(f"SASRec ours {ours}, popularity {popularity}, "
+          f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}")
+    assert list(Path(tmp_path).iterdir()) == []
+    assert ours["ndcg"] > popularity["ndcg"] + 0.005
+    # The input is the user's history in time order: reversing it must change the lists.
+    reversed_model = adapter.SASRec(params, seed=0)
+    reversed_model.__dict__.update(model.__dict__)
+    seq = model.input_sequences_
+    flipped = np.concatenate([seq.row(u)[::-1] for u in range(seq.n_users)]).astype(np.int32)
+    reversed_model.input_sequences_ = type(seq)(seq.indptr, flipped, seq.n_items)
+    a, _ = model.recommend(users[:100], train[users[:100]], 10)
+    b, _ = reversed_model.recommend(users[:100], train[users[:100]], 10)
+    assert (a != b).any()
