@@ -157,3 +157,21 @@ def test_quickstart_personalised_models_beat_popularity(tmp_path):
     popularity = models["popularity"]["ndcg@10"]["mean"]
     for name in ["ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]:
         assert models[name]["ndcg@10"]["mean"] > popularity, name
+
+
+SHARED_LASTFM = ROOT.parent / "shared" / "datasets" / "hetrec2011-lastfm-2k"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not SHARED_LASTFM.is_dir(), reason=f"{SHARED_LASTFM} not present")
+def test_lastfm_recipe_runs_offline_after_import(tmp_path):
+    data_dir = tmp_path / "data"
+    imported = invoke("datasets", "import", "lastfm-2k", SHARED_LASTFM, "--data-dir", data_dir)
+    assert imported.exit_code == 0, imported.output
+    result = invoke("run", ROOT / "recipes" / "lastfm-2k.toml", "--data-dir", data_dir,
+                    "--results-dir", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    models = json.loads(result.stdout)["models"]
+    assert list(models) == ["popularity", "ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]
+    for name in ["ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]:
+        assert models[name]["ndcg@10"]["mean"] > models["popularity"]["ndcg@10"]["mean"]
