@@ -31,23 +31,35 @@ from recsys_cli.models.sequences import SequenceData, SequentialModel
 
 _DATASET = "toolkit"  # never a name RecBole knows (it would download "ml-100k" instead)
 Device = Literal["cpu", "cuda"]
+_PAIRS_PER_BATCH = 1 << 18  # (user, item) rows per predict call for models without full sort
 Progress = Callable[[int, float, float], None]
 
 
 def _prepare_libraries() -> None:
-    """Make recbole 1.2.1 importable and safe on numpy 2 / pandas: aliases and a version pin."""
+    """Make recbole 1.2.1 importable and safe on numpy 2 / scipy / pandas: aliases, a shim and
+    a version pin."""
     import numpy
 
     for alias, target in (("float_", "float64"), ("complex_", "complex128"),
                           ("unicode_", "str_"), ("bool8", "bool_")):
         if not hasattr(numpy, alias):
             setattr(numpy, alias, getattr(numpy, target))
+    import scipy.sparse
+
+    if not hasattr(scipy.sparse.dok_matrix, "_update"):
+        # scipy >= 1.12 dropped the private bulk update the graph models (LightGCN, NGCF) call.
+        scipy.sparse.dok_matrix._update = _dok_update
     import pandas
 
     if int(pandas.__version__.split(".")[0]) >= 3:
         # pandas 3 turns RecBole's fillna(inplace=True) into a silent no-op (NaN stays NaN).
         raise UserError(f"RecBole models need pandas < 3 (found {pandas.__version__}): "
                         "pip install 'pandas<3'")
+
+
+def _dok_update(self, entries: dict) -> None:
+    """dok_matrix._update of scipy < 1.12: bulk-insert {(row, col): value} entries."""
+    self._dict.update(entries)
 
 
 def _import_recbole():
@@ -313,12 +325,17 @@ class RecBoleModel(Recommender):
         field = self.model_.USER_ID
         try:
             scores = self.model_.full_sort_predict(Interaction({field: ids}).to(self.device_))
-        except NotImplementedError:
+        except NotImplementedError:  # pointwise models (NeuMF): predict every (user, item) pair
             n_items = len(self.recbole_to_item_)
             every = torch.arange(n_items, device=self.device_)
-            pairs = Interaction({field: ids.repeat_interleave(n_items),
-                                 self.model_.ITEM_ID: every.repeat(len(ids))})
-            scores = self.model_.predict(pairs.to(self.device_))
+            step = max(1, _PAIRS_PER_BATCH // n_items)
+            parts = []
+            for start in range(0, len(ids), step):
+                chunk = ids[start:start + step]
+                pairs = Interaction({field: chunk.repeat_interleave(n_items),
+                                     self.model_.ITEM_ID: every.repeat(len(chunk))})
+                parts.append(self.model_.predict(pairs.to(self.device_)))
+            scores = torch.cat(parts)
         scores = scores.reshape(len(users), -1).float().cpu().numpy()
         return scores, valid
 
