@@ -14,6 +14,16 @@ _MODELS = {
     "ease": "recsys_cli.models.neighbourhood:EASE",
     "implicit_als": "recsys_cli.models.factor:ImplicitALS",
     "implicit_bpr": "recsys_cli.models.factor:ImplicitBPR",
+    "markov": "recsys_cli.models.sequential:Markov",
+    "sknn": "recsys_cli.models.sequential:SKNN",
+    # RecBole models: torch is imported only when one of these is fitted.
+    "recbole_bpr": "recsys_cli.models.recbole_adapter:BPR",
+    "recbole_lightgcn": "recsys_cli.models.recbole_adapter:LightGCN",
+    "recbole_multvae": "recsys_cli.models.recbole_adapter:MultVAE",
+    "recbole_neumf": "recsys_cli.models.recbole_adapter:NeuMF",
+    "sasrec": "recsys_cli.models.recbole_adapter:SASRec",
+    "gru4rec": "recsys_cli.models.recbole_adapter:GRU4Rec",
+    "bert4rec": "recsys_cli.models.recbole_adapter:BERT4Rec",
 }
 
 

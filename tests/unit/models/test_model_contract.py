@@ -8,7 +8,13 @@ from recsys_cli.models.base import NotFittedError
 from recsys_cli.models.registry import create_model, model_names, model_params_class
 from recsys_cli.models.topk import topk_excluding
 
-PERSONALISED = [name for name in model_names() if name not in ("random", "popularity")]
+RECBOLE = [
+    n for n in model_names() if n.startswith("recbole_") or n in ("sasrec", "gru4rec", "bert4rec")
+]
+FAST = [n for n in model_names() if n not in RECBOLE]
+# Sequence models answer "what comes next", which a checkerboard without time does not define;
+# tests/unit/models/test_sequential.py holds their known answers.
+PERSONALISED = [n for n in FAST if n not in ("random", "popularity", "markov", "sknn")]
 N = 40
 # The checkerboard has rank 2: factor models get few factors so they generalise instead of
 # reconstructing the observed cells exactly.
@@ -44,7 +50,7 @@ def test_known_answer_checkerboard(name):
         assert np.all(np.diff(scores[u]) <= 0)
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", FAST)
 def test_excludes_history_and_returns_k_distinct_items(name):
     train, _ = checkerboard()
     items, _ = fitted(name, train).recommend(np.arange(N), train, 10)
@@ -54,7 +60,7 @@ def test_excludes_history_and_returns_k_distinct_items(name):
         assert not set(items[u]) & set(train[u].indices)
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", FAST)
 def test_short_catalogue_pads_with_minus_one(name):
     train, _ = checkerboard()
     model = fitted(name, train)
@@ -63,14 +69,14 @@ def test_short_catalogue_pads_with_minus_one(name):
     assert (items[:, :24] >= 0).all()
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", FAST)
 def test_recommend_before_fit_fails_clearly(name):
     model = create_model(name, model_params_class(name)(), seed=0)
     with pytest.raises(NotFittedError):
         model.recommend(np.arange(2), sp.csr_matrix((2, N)), 3)
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", FAST)
 def test_same_seed_same_lists_and_block_size_does_not_matter(name):
     train, _ = checkerboard()
     users = np.arange(N)
@@ -80,6 +86,23 @@ def test_same_seed_same_lists_and_block_size_does_not_matter(name):
     if name != "random":  # random draws per block, so blocks change its stream
         whole, _ = fitted(name, train).recommend(users, train, 5)
         assert np.array_equal(first, whole)
+
+
+@pytest.mark.recbole
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RECBOLE)
+def test_recbole_models_keep_the_list_contract(name):
+    train, _ = checkerboard()
+    model = create_model(name, model_params_class(name)(), seed=0)
+    with pytest.raises(NotFittedError):
+        model.recommend(np.arange(2), train[:2], 3)
+    model = fitted(name, train)
+    items, scores = model.recommend(np.arange(N), train, 30)  # 24 unseen items per user
+    assert (items[:, 24:] == -1).all() and (items[:, :24] >= 0).all()
+    for u in range(N):
+        assert len(set(items[u, :24])) == 24
+        assert not set(items[u]) & set(train[u].indices)
+        assert np.all(np.diff(scores[u, :24]) <= 0)
 
 
 def test_topk_breaks_ties_by_lower_item_index_and_skips_nan():
