@@ -1,9 +1,16 @@
-"""recipe -> data -> split -> fit -> candidates -> store -> evaluate: the one-way pipeline."""
+"""recipe -> data -> split -> fit -> candidates -> rerank -> store -> evaluate: the one-way pipeline.
+
+The rerank stage runs inside `train` (variants' lists are stored next to the plain lists, labelled
+MODEL+variant). Beyond-accuracy metrics need the item side data (`RerankContext`): `rank run`
+reuses the one built for training; `rank eval` rebuilds it by re-preparing the data from the
+run's resolved recipe.toml and checks that the dataset checksum equals the manifest's.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +19,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys_cli.config.loader import recipe_to_toml
+from recsys_cli.config.loader import recipe_from_dict, recipe_to_toml
 from recsys_cli.config.schema import Recipe
 from recsys_cli.data.dataset import Dataset
 from recsys_cli.data.prepare import Indexed, index_dataset, to_csr
@@ -20,6 +27,7 @@ from recsys_cli.data.sources import load_dataset
 from recsys_cli.data.splits import Split, split
 from recsys_cli.errors import DataError, UserError
 from recsys_cli.evaluation.evaluate import evaluate_lists, summarise
+from recsys_cli.metrics import metric_kind
 from recsys_cli.models.registry import create_model
 from recsys_cli.results.manifest import provenance
 from recsys_cli.results.store import read_json, write_json, write_parquet
@@ -133,17 +141,34 @@ def _lists_frame(
     )
 
 
-def train(
-    recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
-) -> dict:
-    """Fit every model, write candidates, recommendations, truth, recipe and manifest."""
-    started = time.perf_counter()
-    (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
-    data = prepare(recipe, data_dir, step)
-    user_ids = data.indexed.user_ids.gather(data.eval_users)
+def needs_context(recipe: Recipe) -> bool:
+    """True when the recipe reranks or asks for a metric beyond accuracy."""
+    return bool(recipe.variants) or any(metric_kind(m) != "accuracy" for m in recipe.eval.metrics)
+
+
+def build_context(recipe: Recipe, data: Prepared):
+    """The rerank/metric side data of a prepared dataset; fails early on missing item columns."""
+    from recsys_cli.rerank.stage import RerankContext, check_columns
+
+    context = RerankContext.from_prepared(data, recipe)
+    check_columns(context, recipe)
+    return context
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One fitted model's top-N candidates for the evaluated users (index space) and timings."""
+
+    label: str
+    items: np.ndarray
+    scores: np.ndarray
+    timings: dict
+
+
+def fit_models(recipe: Recipe, data: Prepared, step: Step = silent_step) -> list[ModelOutput]:
+    """Fit every model on the training matrix and take its top-N candidates for eval users."""
     history = data.model_input[data.eval_users]
-    depth = max(recipe.eval.cutoffs)
-    candidates, recommendations, timings = [], [], {}
+    outputs = []
     for config in recipe.models:
         model = create_model(config.name, config.params, recipe.seed)
         with step(f"fit {config.label}"):
@@ -153,15 +178,63 @@ def train(
         with step(f"recommend {config.label} for {len(data.eval_users):,} users"):
             items, scores = model.recommend(data.eval_users, history, recipe.eval.candidates)
             t2 = time.perf_counter()
-        timings[config.label] = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
-        candidates.append(
-            _lists_frame(config.label, user_ids, items, scores, data.indexed.item_ids)
-        )
+        timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
+        outputs.append(ModelOutput(config.label, items, scores, timings))
+    return outputs
+
+
+def train(
+    recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
+) -> dict:
+    """Fit every model, rerank, write candidates, recommendations, truth, recipe and manifest."""
+    started = time.perf_counter()
+    (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
+    data = prepare(recipe, data_dir, step)
+    context = None
+    if needs_context(recipe):
+        with step("item side data for reranking and metrics"):
+            context = build_context(recipe, data)
+    outputs = fit_models(recipe, data, step)
+    return write_run(recipe, run_dir, data, outputs, context, step, started)
+
+
+def write_run(
+    recipe: Recipe,
+    run_dir: Path,
+    data: Prepared,
+    outputs: list[ModelOutput],
+    context=None,
+    step: Step = silent_step,
+    started: float | None = None,
+) -> dict:
+    """Apply the recipe's variants to the models' candidates and write a complete run directory.
+
+    `rank sweep` calls this once per grid point with the same fitted outputs (no retraining).
+    """
+    started = time.perf_counter() if started is None else started
+    (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
+    user_ids = data.indexed.user_ids.gather(data.eval_users)
+    item_ids = data.indexed.item_ids
+    depth = max(recipe.eval.cutoffs)
+    candidates, recommendations, rerank_timings = [], [], {}
+    history = data.model_input[data.eval_users] if recipe.variants else None
+    for output in outputs:
+        items, scores = output.items, output.scores
+        candidates.append(_lists_frame(output.label, user_ids, items, scores, item_ids))
         recommendations.append(
-            _lists_frame(
-                config.label, user_ids, items[:, :depth], scores[:, :depth], data.indexed.item_ids
-            )
+            _lists_frame(output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids)
         )
+        for variant in recipe.variants:
+            if output.label not in variant.models:
+                continue
+            from recsys_cli.rerank.stage import apply_variant
+
+            row = f"{output.label}+{variant.name}"
+            with step(f"rerank {row}"):
+                t0 = time.perf_counter()
+                ranked, ranked_scores = apply_variant(context, variant, items, scores, history)
+                rerank_timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
+            recommendations.append(_lists_frame(row, user_ids, ranked, ranked_scores, item_ids))
     with step("write run"):
         ids = data.indexed
         test = data.test.select(
@@ -174,6 +247,9 @@ def train(
         write_parquet(run_dir / "test.parquet", test)
         write_parquet(run_dir / "candidates.parquet", pl.concat(candidates))
         write_parquet(run_dir / "recommendations.parquet", pl.concat(recommendations))
+        timings = {"models": {o.label: o.timings for o in outputs}}
+        if rerank_timings:
+            timings["rerank"] = rerank_timings
         manifest = {
             "recipe": recipe.name,
             "seed": recipe.seed,
@@ -186,15 +262,37 @@ def train(
             },
             "split": {"fingerprint": data.split.fingerprint(), "kind": recipe.split.kind},
             "counts": data.report,
-            "models": [c.label for c in recipe.models],
-            "timings": {
-                "models": timings,
-                "train_total_s": round(time.perf_counter() - started, 3),
-            },
+            "models": [o.label for o in outputs],
+            **({"variants": list(rerank_timings)} if rerank_timings else {}),
+            "timings": {**timings, "train_total_s": round(time.perf_counter() - started, 3)},
             **provenance(),
         }
         write_json(run_dir / "manifest.json", manifest)
+    if context is not None:
+        _CONTEXTS.clear()  # keep only the latest: `rank run` evaluates right after training
+        _CONTEXTS[str(run_dir.resolve())] = context
     return manifest
+
+
+_CONTEXTS: dict[str, object] = {}
+
+
+def context_for_run(run_dir: Path, data_dir: Path | None = None):
+    """The `RerankContext` of a stored run: the one kept from training it in this process, else
+    rebuilt by re-preparing the data of its recipe.toml (the dataset checksum must match)."""
+    kept = _CONTEXTS.get(str(run_dir.resolve()))
+    if kept is not None:
+        return kept
+    raw = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
+    recipe = recipe_from_dict(raw)
+    data = prepare(recipe, data_dir)
+    expected = load_manifest(run_dir)["dataset"]["checksum"]
+    if data.dataset.checksum != expected:
+        raise DataError(
+            f"{run_dir}: the dataset now has checksum {data.dataset.checksum}, the run was "
+            f"trained on {expected}; beyond-accuracy metrics need the same data"
+        )
+    return build_context(recipe, data)
 
 
 @dataclass(frozen=True)
@@ -216,8 +314,20 @@ class Evaluation:
         return {"cutoffs": list(self.cutoffs), "metrics": list(self.metrics), "models": models}
 
 
-def evaluate_run(run_dir: Path, cutoffs: tuple[int, ...], metrics: tuple[str, ...]) -> Evaluation:
-    """Evaluate the stored recommendations of a run against its stored truth (original ids)."""
+def evaluate_run(
+    run_dir: Path,
+    cutoffs: tuple[int, ...],
+    metrics: tuple[str, ...],
+    *,
+    context=None,
+    data_dir: Path | None = None,
+) -> Evaluation:
+    """Evaluate the stored recommendations of a run against its stored truth (original ids).
+
+    Accuracy comes from the stored files alone; beyond-accuracy and business metrics also need the
+    item side data (`context`, else `context_for_run`). Catalogue-level metrics (coverage, gini,
+    provider_gini) are one number per model and cutoff: in the summary (stderr null), not per user.
+    """
     recs = pl.read_parquet(run_dir / "recommendations.parquet")
     test = pl.read_parquet(run_dir / "test.parquet").filter(pl.col("status") == "evaluated")
     depth = int(recs["rank"].max() or 0)
@@ -226,6 +336,8 @@ def evaluate_run(run_dir: Path, cutoffs: tuple[int, ...], metrics: tuple[str, ..
             f"{run_dir}: recommendations hold {depth} items per user; cutoff "
             f"{max(cutoffs)} needs a new run with a larger eval.cutoffs"
         )
+    accuracy = tuple(m for m in metrics if metric_kind(m) == "accuracy")
+    beyond = tuple(m for m in metrics if metric_kind(m) != "accuracy")
     users = test["user"].unique(maintain_order=True).sort()
     items = pl.concat([recs["item"], test["item"]]).unique().sort()
     user_index = pl.DataFrame({"user": users, "u": np.arange(len(users), dtype=np.int64)})
@@ -237,7 +349,16 @@ def evaluate_run(run_dir: Path, cutoffs: tuple[int, ...], metrics: tuple[str, ..
         (np.ones(truth_pairs.height), (truth_pairs["u"], truth_pairs["i"])),
         shape=(len(users), len(items)),
     )
-    per_model = []
+    to_context = None
+    if beyond:
+        context = context or context_for_run(run_dir, data_dir)
+        to_context = context.item_index(items)
+        truth_context = sp.csr_matrix(
+            (truth.data, to_context[truth.indices], truth.indptr),
+            shape=(len(users), context.n_items),
+        )
+        truth_context.sort_indices()
+    per_model, catalogue = [], []
     for model in recs["model"].unique(maintain_order=True):
         lists = (
             recs.filter(pl.col("model") == model)
@@ -246,10 +367,49 @@ def evaluate_run(run_dir: Path, cutoffs: tuple[int, ...], metrics: tuple[str, ..
         )
         ranked = np.full((len(users), depth), -1, dtype=np.int32)
         ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
-        table = evaluate_lists(ranked, truth, cutoffs, metrics, users)
-        per_model.append(table.select(pl.lit(model).alias("model"), pl.all()))
+        tables = []
+        if accuracy:
+            tables.append(evaluate_lists(ranked, truth, cutoffs, accuracy, users))
+        if beyond:
+            from recsys_cli.evaluation.beyond import beyond_metrics
+
+            in_context = np.where(ranked >= 0, to_context[np.maximum(ranked, 0)], -1)
+            table, whole = beyond_metrics(
+                context, in_context.astype(np.int32), users, truth_context, cutoffs, beyond
+            )
+            if table is not None:
+                tables.append(table)
+            catalogue.append(whole.select(pl.lit(model).alias("model"), pl.all()))
+        per_model += [t.select(pl.lit(model).alias("model"), pl.all()) for t in tables]
     per_user = pl.concat(per_model)
-    return Evaluation(per_user, summarise(per_user), tuple(cutoffs), tuple(metrics))
+    summary = summarise(per_user)
+    if catalogue:
+        whole = pl.concat(catalogue).select(
+            "model",
+            "metric",
+            "cutoff",
+            pl.col("value").alias("mean"),
+            pl.lit(None, dtype=pl.Float64).alias("stderr"),
+            pl.lit(len(users), dtype=summary["users"].dtype).alias("users"),
+        )
+        summary = pl.concat([summary, whole])
+    summary = _in_order(summary, recs["model"].unique(maintain_order=True), metrics, cutoffs)
+    return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
+
+
+def _in_order(summary: pl.DataFrame, models: pl.Series, metrics, cutoffs) -> pl.DataFrame:
+    """Rows by model (stored order), then metric (requested order), then cutoff."""
+    keys = [
+        pl.DataFrame({"model": models, "_m": np.arange(len(models))}),
+        pl.DataFrame({"metric": list(metrics), "_k": np.arange(len(metrics))}),
+        pl.DataFrame({"cutoff": pl.Series(cutoffs, dtype=summary["cutoff"].dtype)}).with_row_index(
+            "_c"
+        ),
+    ]
+    on = ["model", "metric", "cutoff"]
+    for key, column in zip(keys, on, strict=True):
+        summary = summary.join(key, on=column, how="left", maintain_order="left")
+    return summary.sort("_m", "_k", "_c", maintain_order=True).drop("_m", "_k", "_c")
 
 
 def save_evaluation(evaluation: Evaluation, target: Path) -> None:
@@ -260,3 +420,90 @@ def save_evaluation(evaluation: Evaluation, target: Path) -> None:
 
 def load_manifest(run_dir: Path) -> dict:
     return read_json(run_dir / "manifest.json")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid point: its values, the run directory name and metrics.json of that run."""
+
+    index: int
+    values: dict
+    run_name: str
+    metrics: dict
+
+
+SWEEPABLE = ("variants", "groups")
+
+
+def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[tuple[dict, Recipe]]:
+    """Every combination of the grid values applied to a copy of the raw recipe, validated.
+
+    Only keys under variants or groups may vary: anything else would need retraining."""
+    import copy
+    import itertools
+    import json
+
+    from recsys_cli.config.loader import apply_override
+
+    for key, _ in grid:
+        if key.split(".")[0].split("[")[0] not in SWEEPABLE:
+            raise UserError(
+                f"--grid {key}: only variants[...] and groups.* keys can vary in a sweep (models "
+                "are trained once per sweep); changing it would need retraining: use "
+                "`rank run --set` per value instead"
+            )
+    points = []
+    for combination in itertools.product(*(values for _, values in grid)):
+        point_raw = copy.deepcopy(raw)
+        values = {}
+        for (key, _), value in zip(grid, combination, strict=True):
+            apply_override(point_raw, f"{key}={json.dumps(value)}")
+            values[key] = value
+        points.append((values, recipe_from_dict(point_raw)))
+    return points
+
+
+def run_sweep(
+    raw: dict,
+    grid: list[tuple[str, list]],
+    sweep_dir: Path,
+    data_dir: Path | None = None,
+    step: Step = silent_step,
+) -> list[SweepPoint]:
+    """Prepare and fit each model once, then per grid point rerank, store and evaluate a run.
+
+    Every point is a complete run directory under `sweep_dir`, written atomically.
+    """
+    from recsys_cli.results.store import PendingRun
+
+    points = grid_points(raw, grid)
+    base = points[0][1]
+    data = prepare(base, data_dir, step)
+    context = None
+    if any(needs_context(recipe) for _, recipe in points):
+        with step("item side data for reranking and metrics"):
+            context = build_context(base, data)
+            for _, recipe in points:
+                check_columns_for(context, recipe)
+    outputs = fit_models(base, data, step)
+    results = []
+    for index, (values, recipe) in enumerate(points):
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        point_context = context.for_recipe(recipe) if context is not None else None
+        with (
+            PendingRun(sweep_dir, f"{recipe.name}-{index:03d}") as pending,
+            step(f"point {index}: {shown}"),
+        ):
+            write_run(recipe, pending.path, data, outputs, point_context)
+            evaluation = evaluate_run(
+                pending.path, recipe.eval.cutoffs, recipe.eval.metrics, context=point_context
+            )
+            save_evaluation(evaluation, pending.path)
+        results.append(SweepPoint(index, values, pending.final.name, evaluation.to_json()))
+    return results
+
+
+def check_columns_for(context, recipe: Recipe) -> None:
+    from recsys_cli.rerank.stage import check_columns
+
+    check_columns(context.for_recipe(recipe), recipe)

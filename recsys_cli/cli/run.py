@@ -102,14 +102,21 @@ def evaluate(
     ] = None,
     metrics: Annotated[
         str | None,
-        typer.Option(help="Comma-separated metrics: ndcg,recall,precision,map,mrr,hit_rate."),
+        typer.Option(
+            help="Comma-separated metrics: ndcg,recall,precision,map,mrr,hit_rate, beyond-accuracy "
+            "(ild,coverage,gini,novelty,arp,aplt,popularity_lift,miscalibration,serendipity) and "
+            "business (discovery,provider_gini,fair_marketplace,exposure_share[GROUP])."
+        ),
     ] = None,
+    data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Evaluate a trained run, optionally with other cutoffs or metrics than its recipe."""
+    """Evaluate a trained run, optionally with other cutoffs or metrics than its recipe.
+
+    Beyond-accuracy metrics re-prepare the run's dataset (same checksum required)."""
     from recsys_cli.experiment import evaluate_run, load_manifest, save_evaluation
-    from recsys_cli.metrics.accuracy import METRICS
+    from recsys_cli.metrics import metric_problem
     from recsys_cli.results.store import PendingRun, open_run_dir
 
     run_dir = open_run_dir(run_dir)
@@ -117,13 +124,12 @@ def evaluate(
     chosen_cutoffs = parse_list(cutoffs, "--cutoffs", int) or tuple(recipe["eval"]["cutoffs"])
     chosen_metrics = parse_list(metrics, "--metrics") or tuple(recipe["eval"]["metrics"])
     for metric in chosen_metrics:
-        if metric not in METRICS:
-            raise UserError(
-                f"--metrics: unknown metric {metric!r}; expected one of {', '.join(METRICS)}"
-            )
+        problem = metric_problem(metric, recipe.get("groups", {}))
+        if problem:
+            raise UserError(f"--metrics: {problem}")
     if min(chosen_cutoffs) < 1:
         raise UserError("--cutoffs: cutoffs must be positive integers")
-    evaluation = evaluate_run(run_dir, chosen_cutoffs, chosen_metrics)
+    evaluation = evaluate_run(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
     if (run_dir / "metrics.json").exists():
         # Never overwrite an earlier evaluation: a re-evaluation gets its own folder.
         with PendingRun(run_dir / "evals", "eval") as pending:

@@ -10,14 +10,23 @@ from typing import Any
 
 import tomli_w
 
-from recsys_cli.config.schema import ModelConfig, Recipe
-from recsys_cli.config.validate import build, join, nearest, to_plain
+from recsys_cli.config.schema import (
+    RERANKER_PARAMS,
+    GroupConfig,
+    ModelConfig,
+    Recipe,
+    StepConfig,
+    VariantConfig,
+)
+from recsys_cli.config.validate import build, coerce, join, nearest, to_plain
 from recsys_cli.errors import RecipeError
 from recsys_cli.models.registry import model_names, model_params_class
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][\w\-]*)|\[(\d+)\]")
 _KEY_PATH = re.compile(r"[A-Za-z_][\w\-]*(\.[A-Za-z_][\w\-]*|\[\d+\])*")
 _MODEL_KEYS = ("name", "label", "params")
+_VARIANT_KEYS = ("name", "models", "length", "chain")
+_BLEND_OBJECTIVES = ("relevance", "novelty", "popularity")
 
 
 def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
@@ -39,9 +48,12 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
-    """Validate a parsed recipe table; model params are checked against each model's schema."""
+    """Validate a parsed recipe table; model params are checked against each model's schema,
+    rerank steps against each reranker's, and every group or metric name must exist."""
     raw = dict(raw)
     models = raw.pop("models", None)
+    variants = raw.pop("variants", [])
+    groups = raw.pop("groups", {})
     if not isinstance(models, list) or not models:
         raise RecipeError("models", "expected a non-empty array of tables ([[models]])")
     configs = tuple(_model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
@@ -49,7 +61,114 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     for i, label in enumerate(labels):
         if labels.index(label) != i:
             raise RecipeError(f"models[{i}].label", f"duplicate label {label!r}; give each a label")
-    return dataclasses.replace(build(Recipe, {**raw, "models": []}), models=configs)
+    recipe = dataclasses.replace(build(Recipe, {**raw, "models": []}), models=configs)
+    group_configs = coerce(dict[str, GroupConfig], groups, "groups")
+    recipe = dataclasses.replace(recipe, groups=group_configs)
+    if not isinstance(variants, list):
+        raise RecipeError("variants", "expected an array of tables ([[variants]])")
+    recipe = dataclasses.replace(
+        recipe,
+        variants=tuple(
+            _variant_config(entry, f"variants[{i}]", recipe) for i, entry in enumerate(variants)
+        ),
+    )
+    names = [v.name for v in recipe.variants]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise RecipeError(f"variants[{i}].name", f"duplicate variant name {name!r}")
+    _check_metrics(recipe)
+    return recipe
+
+
+def _check_metrics(recipe: Recipe) -> None:
+    from recsys_cli.metrics import metric_problem
+
+    for i, metric in enumerate(recipe.eval.metrics):
+        problem = metric_problem(metric, recipe.groups)
+        if problem:
+            raise RecipeError(f"eval.metrics[{i}]", problem)
+
+
+def _variant_config(entry: Any, path: str, recipe: Recipe) -> VariantConfig:
+    """A [[variants]] table: name, models (labels; default all), length (default the largest
+    cutoff; at most eval.candidates) and a non-empty chain of reranker steps."""
+    if not isinstance(entry, dict):
+        raise RecipeError(path, "expected a table")
+    for key in entry:
+        if key not in _VARIANT_KEYS:
+            raise RecipeError(join(path, key), "unknown key" + nearest(key, _VARIANT_KEYS))
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise RecipeError(join(path, "name"), "required variant name (a string) is missing")
+    if "+" in name or not name.strip() == name:
+        raise RecipeError(join(path, "name"), f"{name!r}: no '+' or surrounding spaces")
+    labels = [m.label for m in recipe.models]
+    chosen = coerce(tuple[str, ...], entry.get("models", labels), join(path, "models"))
+    for i, label in enumerate(chosen):
+        if label not in labels:
+            raise RecipeError(
+                join(join(path, "models"), i),
+                f"no model labelled {label!r}" + nearest(label, labels),
+            )
+    length = coerce(int, entry.get("length", max(recipe.eval.cutoffs)), join(path, "length"))
+    if not 1 <= length <= recipe.eval.candidates:
+        raise RecipeError(
+            join(path, "length"),
+            f"must be between 1 and eval.candidates ({recipe.eval.candidates}), got {length}",
+        )
+    chain = entry.get("chain")
+    if not isinstance(chain, list) or not chain:
+        raise RecipeError(join(path, "chain"), "expected a non-empty array of steps")
+    steps = tuple(
+        _step_config(step, join(join(path, "chain"), i), recipe) for i, step in enumerate(chain)
+    )
+    return VariantConfig(name=name, chain=steps, models=tuple(chosen), length=length)
+
+
+def _step_config(entry: Any, path: str, recipe: Recipe) -> StepConfig:
+    """{ reranker = "mmr", lambda = 0.3, ... } -> StepConfig; keys are the params' field names
+    (a trailing underscore dropped: `lambda_` is written `lambda`)."""
+    if not isinstance(entry, dict):
+        raise RecipeError(path, 'expected a table like { reranker = "mmr", lambda = 0.5 }')
+    name = entry.get("reranker")
+    if not isinstance(name, str):
+        raise RecipeError(join(path, "reranker"), "required reranker name (a string) is missing")
+    if name not in RERANKER_PARAMS:
+        raise RecipeError(
+            join(path, "reranker"), f"unknown reranker {name!r}" + nearest(name, RERANKER_PARAMS)
+        )
+    cls = RERANKER_PARAMS[name]
+    fields = {f.name.rstrip("_"): f.name for f in dataclasses.fields(cls)}
+    params = {}
+    for key, value in entry.items():
+        if key == "reranker":
+            continue
+        if key not in fields:
+            raise RecipeError(join(path, key), "unknown key" + nearest(key, fields))
+        params[fields[key]] = value
+    try:
+        config = build(cls, params, path)
+    except RecipeError as error:
+        toml_path = error.path.replace(".lambda_", ".lambda")
+        raise RecipeError(toml_path, str(error).removeprefix(f"{error.path}: ")) from None
+    group = getattr(config, "group", None)
+    if group is not None and group not in recipe.groups:
+        raise RecipeError(
+            join(path, "group"),
+            f"unknown group {group!r}" + nearest(group, recipe.groups) + " (define it in [groups])",
+        )
+    for objective in getattr(config, "weights", {}):
+        kind, _, group_name = objective.partition(":")
+        if kind == "group" and group_name in recipe.groups:
+            continue
+        if objective in _BLEND_OBJECTIVES:
+            continue
+        valid = [*_BLEND_OBJECTIVES, *(f"group:{g}" for g in recipe.groups)]
+        raise RecipeError(
+            join(join(path, "weights"), objective),
+            f"unknown objective {objective!r}" + nearest(objective, valid),
+        )
+    return StepConfig(reranker=name, params=config)
 
 
 def _model_config(entry: Any, path: str) -> ModelConfig:
@@ -108,5 +227,18 @@ def parse_value(text: str) -> Any:
 
 
 def recipe_to_toml(recipe: Recipe) -> str:
-    """The fully resolved recipe (every default made explicit), as TOML."""
-    return tomli_w.dumps(to_plain(recipe))
+    """The fully resolved recipe (every default made explicit), as TOML.
+
+    Steps are written flat ({ reranker = "mmr", lambda = 0.5, ... }), as in the recipe, so the
+    file loads again; empty groups and variants are left out.
+    """
+    plain = to_plain(recipe)
+    for key in ("groups", "variants"):
+        if not plain.get(key):
+            plain.pop(key, None)
+    for variant in plain.get("variants", []):
+        variant["chain"] = [
+            {"reranker": step["reranker"], **{k.rstrip("_"): v for k, v in step["params"].items()}}
+            for step in variant["chain"]
+        ]
+    return tomli_w.dumps(plain)

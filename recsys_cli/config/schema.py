@@ -90,12 +90,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Cutoffs and accuracy metrics, and the candidate depth N each model returns."""
+    """Cutoffs and metrics, and the candidate depth N each model returns."""
 
     cutoffs: tuple[int, ...] = (10, 20)
-    metrics: tuple[Literal["ndcg", "recall", "precision", "map", "mrr", "hit_rate"], ...] = (
-        ACCURACY_METRICS
-    )
+    # Accuracy, beyond-accuracy and business names (recsys_cli.metrics), checked by the loader.
+    metrics: tuple[str, ...] = ACCURACY_METRICS
     candidates: int = 100
 
     def __post_init__(self) -> None:
@@ -105,6 +104,198 @@ class EvalConfig:
             raise ValueError(
                 f"candidates ({self.candidates}) must be >= the largest cutoff ({max(self.cutoffs)})"
             )
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """An item group defined from data; exactly one kind.
+
+    popularity_below = q: items whose training popularity (number of training users; summed over
+    the items sharing the `by` column's value, e.g. an artist, when `by` is set) is below the
+    q-quantile of that popularity over items (or over `by` values), e.g. emerging artists.
+    column + one of at_least / at_most / equals / contains: a condition on an item column (list
+    columns such as genres: contains = one element). file: a text file of original item ids, one
+    per line (relative paths from the working directory, like dataset.path).
+    """
+
+    popularity_below: float | None = None
+    by: str | None = None
+    column: str | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    equals: str | int | float | None = None
+    contains: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        kinds = [k for k in ("popularity_below", "column", "file") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "define exactly one kind: popularity_below, column (with a condition) or file"
+                + (f"; got {' and '.join(kinds)}" if kinds else "")
+            )
+        conditions = [
+            k for k in ("at_least", "at_most", "equals", "contains") if getattr(self, k) is not None
+        ]
+        if self.column is not None and len(conditions) != 1:
+            raise ValueError(
+                "column needs exactly one of at_least, at_most, equals, contains"
+                + (f"; got {' and '.join(conditions)}" if conditions else "")
+            )
+        if self.column is None and conditions:
+            raise ValueError(f"{conditions[0]} needs column = ...")
+        if self.by is not None and self.popularity_below is None:
+            raise ValueError("by only applies to popularity_below")
+        if self.popularity_below is not None and not 0.0 < self.popularity_below <= 1.0:
+            raise ValueError(f"popularity_below must be in (0, 1], got {self.popularity_below}")
+
+
+def _unit(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+Similarity = Literal["genres", "factors"]
+
+
+@dataclass(frozen=True)
+class MMRParams:
+    """Maximal Marginal Relevance; similarity = cosine of genre multi-hot or ALS item factors."""
+
+    lambda_: float = 0.5
+    similarity: Similarity = "genres"
+
+    def __post_init__(self) -> None:
+        _unit("lambda", self.lambda_)
+
+
+@dataclass(frozen=True)
+class DPPParams:
+    """DPP fast greedy MAP; theta trades relevance (1) against diversity (0)."""
+
+    theta: float = 0.5
+    window: int | None = None
+    similarity: Similarity = "genres"
+
+    def __post_init__(self) -> None:
+        _unit("theta", self.theta)
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+
+
+@dataclass(frozen=True)
+class CalibrationParams:
+    """Steck's calibrated reranking over the items' genres."""
+
+    lambda_: float = 0.5
+
+    def __post_init__(self) -> None:
+        _unit("lambda", self.lambda_)
+
+
+@dataclass(frozen=True)
+class XQuADParams:
+    """Popularity-aware xQuAD; tail = items outside the head covering head_share of training."""
+
+    lambda_: float = 0.5
+    variant: Literal["binary", "smooth"] = "binary"
+    head_share: float = 0.8
+
+    def __post_init__(self) -> None:
+        _unit("lambda", self.lambda_)
+        _unit("head_share", self.head_share)
+
+
+@dataclass(frozen=True)
+class FairExposureParams:
+    """FA*IR prefix quotas for the items of `group` (a name from [groups])."""
+
+    group: str
+    p: float = 0.5
+    alpha: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.p < 1.0:
+            raise ValueError(f"p must be in (0, 1), got {self.p}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+
+
+@dataclass(frozen=True)
+class ProviderCapParams:
+    """At most max_per items per value of an item column (artist by default)."""
+
+    column: str = "artist"
+    max_per: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_per < 1:
+            raise ValueError(f"max_per must be >= 1, got {self.max_per}")
+
+
+@dataclass(frozen=True)
+class SpacingParams:
+    """At least `gap` positions between items sharing a value of an item column."""
+
+    column: str = "artist"
+    gap: int = 1
+
+    def __post_init__(self) -> None:
+        if self.gap < 0:
+            raise ValueError(f"gap must be >= 0, got {self.gap}")
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    """Weighted (or Chebyshev) sum of per-user normalised objectives.
+
+    Objectives: relevance (model score), novelty (-log2 of the item's training user share),
+    popularity (training users), group:NAME (1 for items of group NAME, else 0).
+    """
+
+    weights: dict[str, float] = field(default_factory=lambda: {"relevance": 1.0})
+    norm: Literal["minmax", "rank", "zscore"] = "minmax"
+    mode: Literal["weighted", "chebyshev"] = "weighted"
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise ValueError("weights must name at least one objective")
+        if any(w < 0 for w in self.weights.values()) or not any(self.weights.values()):
+            raise ValueError("weights must be >= 0 and not all 0")
+
+
+# Recipe name -> params class; `rerank.stage` maps the same names to the kernels.
+RERANKER_PARAMS: dict[str, type] = {
+    "mmr": MMRParams,
+    "dpp": DPPParams,
+    "calibration": CalibrationParams,
+    "xquad": XQuADParams,
+    "fair_exposure": FairExposureParams,
+    "provider_cap": ProviderCapParams,
+    "spacing": SpacingParams,
+    "blend": BlendParams,
+}
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """One step of a rerank chain: a registered reranker and its validated params."""
+
+    reranker: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """A named rerank chain applied to some models' candidates; rows are labelled MODEL+name.
+
+    models: labels it applies to (empty = all); length: list length (0 = the largest cutoff).
+    """
+
+    name: str
+    chain: tuple[StepConfig, ...]
+    models: tuple[str, ...] = ()
+    length: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,3 +310,5 @@ class Recipe:
     filter: FilterConfig = field(default_factory=FilterConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
+    variants: tuple[VariantConfig, ...] = ()

@@ -1,1 +1,75 @@
-"""Metric kernels: accuracy, beyond-accuracy and business proxies, all with per-user values."""
+"""Metric kernels: accuracy, beyond-accuracy and business proxies, all with per-user values.
+
+This module only names the metrics (cheap to import): which family each belongs to, which are
+catalogue-level single numbers, which are "lower is better" and which item columns they need.
+The kernels live in `accuracy`, `beyond_accuracy` and `business`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ACCURACY = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate")
+BEYOND_ACCURACY = (
+    "ild",
+    "coverage",
+    "gini",
+    "novelty",
+    "arp",
+    "aplt",
+    "popularity_lift",
+    "miscalibration",
+    "serendipity",
+)
+BUSINESS = ("discovery", "provider_gini", "fair_marketplace", "exposure_share")
+KINDS = {"accuracy": ACCURACY, "beyond-accuracy": BEYOND_ACCURACY, "business": BUSINESS}
+# One number per model and cutoff (no per-user values): stored in metrics.json with stderr null.
+CATALOGUE_LEVEL = frozenset({"coverage", "gini", "provider_gini"})
+# The one place that says which direction is better (report bolding, Pareto fronts, sweeps).
+LOWER_IS_BETTER = frozenset({"gini", "provider_gini", "miscalibration", "arp", "popularity_lift"})
+# Item columns a metric reads from the dataset's items table.
+REQUIRED_COLUMNS = {
+    "ild": "genres",
+    "miscalibration": "genres",
+    "discovery": "artist",
+    "provider_gini": "artist",
+    "fair_marketplace": "artist",
+}
+_GROUP_METRIC = re.compile(r"(exposure_share)\[([^\[\]]+)\]")
+
+
+def split_metric(name: str) -> tuple[str, str | None]:
+    """'exposure_share[emerging]' -> ('exposure_share', 'emerging'); 'ndcg' -> ('ndcg', None)."""
+    match = _GROUP_METRIC.fullmatch(name)
+    return (match.group(1), match.group(2)) if match else (name, None)
+
+
+def metric_kind(name: str) -> str:
+    """'accuracy', 'beyond-accuracy' or 'business' (KeyError for an unknown metric)."""
+    base, _ = split_metric(name)
+    for kind, names in KINDS.items():
+        if base in names:
+            return kind
+    raise KeyError(name)
+
+
+def lower_is_better(name: str) -> bool:
+    """True for metrics where a smaller value is the better one (e.g. gini, miscalibration)."""
+    return split_metric(name)[0] in LOWER_IS_BETTER
+
+
+def metric_problem(name: str, groups) -> str | None:
+    """Why `name` is not a valid metric (with the nearest valid name), or None when it is."""
+    from recsys_cli.config.validate import nearest
+
+    base, group = split_metric(name)
+    if base == "exposure_share" and group is None:
+        return "exposure_share needs a group: exposure_share[GROUP] with GROUP from [groups]"
+    if group is not None:
+        if group not in groups:
+            return f"unknown group {group!r}" + nearest(group, groups) + " (define it in [groups])"
+        return None
+    valid = ACCURACY + BEYOND_ACCURACY + BUSINESS
+    if base not in valid:
+        return f"unknown metric {name!r}" + nearest(name, valid)
+    return None

@@ -7,24 +7,56 @@ from rich.table import Table
 
 
 def metrics_table(summary: pl.DataFrame, title: str | None = None) -> Table:
-    """metric@k as rows, models as columns, `mean ±stderr`; the best mean of each row in bold."""
-    best = summary.group_by("metric", "cutoff").agg(pl.col("mean").max().alias("best"))
-    summary = summary.join(best, on=["metric", "cutoff"], maintain_order="left")
+    """metric@k as rows, models as columns, `mean ±stderr`; the best mean of each row in bold.
+
+    Best = highest, or lowest for "lower is better" metrics (recsys_cli.metrics.LOWER_IS_BETTER).
+    When the table holds more than the accuracy family, rows are grouped under accuracy /
+    beyond-accuracy / business headings. Catalogue-level metrics have no stderr (shown as —).
+    """
+    from rich.markup import escape
+
+    from recsys_cli.metrics import KINDS, lower_is_better, metric_kind
+
     models = summary["model"].unique(maintain_order=True).to_list()
     table = Table(title=title, title_justify="left")
     table.add_column("metric", style="cyan", no_wrap=True)
     for model in models:
-        table.add_column(model, justify="right")
-    cells: dict[tuple, dict[str, str]] = {}
+        table.add_column(escape(model), justify="right")
+    rows: dict[tuple, dict[str, tuple]] = {}
     for row in summary.iter_rows(named=True):
-        text = f"{row['mean']:.4f} [dim]±{row['stderr']:.4f}[/dim]"
-        if row["mean"] == row["best"]:
-            text = f"[bold]{row['mean']:.4f}[/bold] [dim]±{row['stderr']:.4f}[/dim]"
-        cells.setdefault((row["metric"], row["cutoff"]), {})[row["model"]] = text
-    for (metric, cutoff), by_model in cells.items():
-        table.add_row(f"{metric}@{cutoff}", *(by_model.get(m, "") for m in models))
+        rows.setdefault((row["metric"], row["cutoff"]), {})[row["model"]] = (
+            row["mean"],
+            row["stderr"],
+        )
+    kinds = {key: metric_kind(key[0]) for key in rows}
+    grouped = len(set(kinds.values())) > 1
+    for kind in KINDS:
+        keys = [key for key in rows if kinds[key] == kind]
+        if grouped and keys:
+            table.add_row(f"[bold]{kind}[/bold]", *([""] * len(models)), style="dim")
+        for metric, cutoff in keys:
+            by_model = rows[(metric, cutoff)]
+            means = [m for m, _ in by_model.values() if m is not None and m == m]
+            pick = min if lower_is_better(metric) else max
+            best = pick(means) if means else None
+            cells = []
+            for model in models:
+                if model not in by_model:
+                    cells.append("")
+                    continue
+                mean, stderr = by_model[model]
+                text = f"{mean:.4f}"
+                if mean == best:
+                    text = f"[bold]{text}[/bold]"
+                spread = "—" if stderr is None else f"±{stderr:.4f}"
+                cells.append(f"{text} [dim]{spread}[/dim]")
+            label = escape(f"{metric}@{cutoff}")
+            table.add_row(f"  {label}" if grouped else label, *cells)
     users = summary["users"].max()
-    table.caption = f"mean ±standard error over {users:,} users; best per row in bold"
+    caption = f"mean ±standard error over {users:,} users; best per row in bold"
+    if any(lower_is_better(m) for m, _ in rows):
+        caption += " (lowest for gini, provider_gini, miscalibration, arp, popularity_lift)"
+    table.caption = caption
     return table
 
 

@@ -1,0 +1,347 @@
+"""The rerank stage: item side data for a run (`RerankContext`) and rerank chains over candidates.
+
+Chain semantics: every step receives (users x N) candidates and the ORIGINAL model scores of those
+items (gathered by item, so each step sees relevance, not the previous step's order). Steps before
+the last reorder the whole list (k = N); the last emits the variant's `length` items.
+Similarity "genres" is the cosine of the items' multi-hot genre vectors; "factors" is the cosine
+of the item factors of one ALS (implicit, 32 factors, 15 iterations, the recipe seed) fitted once
+per context on the training matrix, whatever models the recipe has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from recsys_cli.config.schema import GroupConfig, Recipe, VariantConfig
+from recsys_cli.errors import UserError
+from recsys_cli.metrics import REQUIRED_COLUMNS, split_metric
+
+GENRES = "genres"
+
+
+@dataclass
+class RerankContext:
+    """Per-item side data of one prepared dataset, in item index space, built once per run.
+
+    popularity: training users per item (fit matrix, nonzeros per column); items: the items table
+    in index order; history: model input (users x items CSR, all users) for profiles and
+    calibration. Genre matrix, attribute codes, ALS factors and groups are computed on first use.
+    """
+
+    popularity: np.ndarray
+    n_users: int
+    items: pl.DataFrame
+    item_ids: pl.Series
+    user_ids: pl.Series
+    history: sp.csr_matrix
+    fit: sp.csr_matrix
+    seed: int
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_prepared(cls, data, recipe: Recipe) -> RerankContext:
+        """From `experiment.Prepared`: popularity from the training (fit) matrix only."""
+        fit = data.fit.tocsr()
+        popularity = np.bincount(fit.indices, minlength=fit.shape[1]).astype(np.float64)
+        return cls(
+            popularity=popularity,
+            n_users=fit.shape[0],
+            items=data.indexed.items,
+            item_ids=data.indexed.item_ids,
+            user_ids=data.indexed.user_ids,
+            history=data.model_input.tocsr(),
+            fit=fit,
+            seed=recipe.seed,
+            groups=dict(recipe.groups),
+        )
+
+    def for_recipe(self, recipe: Recipe) -> RerankContext:
+        """The same data with another recipe's groups (caches of data-only values are shared)."""
+        same = dict(recipe.groups) == self.groups
+        shared = self._cache if same else {k: v for k, v in self._cache.items() if k[0] != "group"}
+        return RerankContext(
+            self.popularity,
+            self.n_users,
+            self.items,
+            self.item_ids,
+            self.user_ids,
+            self.history,
+            self.fit,
+            self.seed,
+            dict(recipe.groups),
+            shared,
+        )
+
+    @property
+    def n_items(self) -> int:
+        return self.popularity.size
+
+    def _cached(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def column(self, name: str, needed_by: str) -> pl.Series:
+        """An items-table column; one clear error naming who needs it when the data lacks it."""
+        if name not in self.items.columns or self.items[name].null_count() == self.items.height:
+            have = [c for c in self.items.columns if c != "item"]
+            raise UserError(
+                f"{needed_by} needs the item column {name!r}, which this dataset does not have "
+                f"(item columns: {', '.join(have) or 'none'}; a local dataset can add them with "
+                "dataset.items_path)"
+            )
+        return self.items[name]
+
+    def genres(self, needed_by: str = "genres") -> np.ndarray:
+        """Multi-hot (items x genres) float64 matrix; a string column is split on '|'."""
+
+        def make():
+            column = self.column(GENRES, needed_by)
+            if column.dtype == pl.Utf8:
+                column = column.str.split("|")
+            exploded = pl.DataFrame({"i": np.arange(self.n_items), "g": column}).explode("g")
+            exploded = exploded.filter(pl.col("g").is_not_null() & (pl.col("g") != ""))
+            names = exploded["g"].unique().sort()
+            codes = exploded.join(pl.DataFrame({"g": names, "c": np.arange(len(names))}), on="g")
+            matrix = np.zeros((self.n_items, max(len(names), 1)), dtype=np.float64)
+            matrix[codes["i"].to_numpy(), codes["c"].to_numpy()] = 1.0
+            return matrix
+
+        return self._cached(("genres",), make)
+
+    def attribute(self, name: str, needed_by: str) -> np.ndarray:
+        """int64 codes of an item column (-1 where null); a list column uses its first value."""
+
+        def make():
+            column = self.column(name, needed_by)
+            if name == GENRES and column.dtype == pl.Utf8:
+                column = column.str.split("|")
+            if isinstance(column.dtype, pl.List):
+                column = column.list.first()
+            column = column.cast(pl.Utf8)
+            names = column.drop_nulls().unique().sort()
+            codes = pl.DataFrame({"v": column}).join(
+                pl.DataFrame({"v": names, "c": np.arange(len(names), dtype=np.int64)}),
+                on="v",
+                how="left",
+                maintain_order="left",
+            )
+            return codes["c"].fill_null(-1).to_numpy().astype(np.int64)
+
+        return self._cached(("attribute", name), make)
+
+    def embeddings(self, similarity: str, needed_by: str) -> np.ndarray:
+        """Item vectors whose cosine is the similarity: genre multi-hot or ALS item factors."""
+        if similarity == "genres":
+            return self.genres(needed_by)
+
+        def make():
+            from recsys_cli.models.registry import create_model, model_params_class
+
+            params = model_params_class("implicit_als")(factors=32, iterations=15)
+            model = create_model("implicit_als", params, self.seed).fit(self.fit)
+            return np.ascontiguousarray(model.item_factors_, dtype=np.float64)
+
+        return self._cached(("factors",), make)
+
+    def group(self, name: str) -> np.ndarray:
+        """Boolean item mask of a recipe group (see `GroupConfig`)."""
+        return self._cached(("group", name), lambda: group_mask(self, name, self.groups[name]))
+
+    def tail(self, head_share: float = 0.8) -> np.ndarray:
+        """Long-tail mask: items outside the head covering head_share of training interactions."""
+        from recsys_cli.metrics.beyond_accuracy import head_tail_split
+
+        return self._cached(
+            ("tail", head_share), lambda: head_tail_split(self.popularity, head_share)
+        )
+
+    def novelty_values(self) -> np.ndarray:
+        """-log2 p(i), p(i) = training users of i / users (an unseen item counts as one user)."""
+        return -np.log2(np.maximum(self.popularity, 1.0) / self.n_users)
+
+    def rows(self, users: pl.Series) -> np.ndarray:
+        """Index rows of original user ids (must all be known)."""
+        frame = pl.DataFrame({"user": users}).join(
+            pl.DataFrame({"user": self.user_ids, "u": np.arange(len(self.user_ids))}),
+            on="user",
+            how="left",
+            maintain_order="left",
+        )
+        if frame["u"].null_count():
+            raise UserError("stored users are missing from the re-prepared dataset")
+        return frame["u"].to_numpy()
+
+    def item_index(self, items: pl.Series) -> np.ndarray:
+        """Index of original item ids; -1 where unknown."""
+        frame = pl.DataFrame({"item": items}).join(
+            pl.DataFrame({"item": self.item_ids, "i": np.arange(len(self.item_ids))}),
+            on="item",
+            how="left",
+            maintain_order="left",
+        )
+        return frame["i"].fill_null(-1).to_numpy().astype(np.int64)
+
+
+def group_mask(ctx: RerankContext, name: str, group: GroupConfig) -> np.ndarray:
+    """Items of one group definition; errors name the group (`groups.NAME`)."""
+    where = f"groups.{name}"
+    if group.popularity_below is not None:
+        if group.by is None:
+            values = ctx.popularity
+            return values < np.quantile(values, group.popularity_below)
+        codes = ctx.attribute(group.by, f"{where}.by")
+        known = codes >= 0
+        per_value = np.bincount(codes[known], weights=ctx.popularity[known])
+        threshold = np.quantile(per_value, group.popularity_below)
+        return known & (per_value[np.maximum(codes, 0)] < threshold)
+    if group.file is not None:
+        path = Path(group.file)
+        if not path.is_file():
+            raise UserError(f"{where}.file: {path}: no such file")
+        ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        listed = pl.Series([i for i in ids if i], dtype=pl.Utf8)
+        return ctx.item_ids.cast(pl.Utf8).is_in(listed).to_numpy()
+    column = ctx.column(group.column, where)
+    if group.contains is not None:
+        if column.dtype == pl.Utf8 and group.column == GENRES:
+            column = column.str.split("|")
+        if isinstance(column.dtype, pl.List):
+            hit = column.cast(pl.List(pl.Utf8)).list.contains(group.contains)
+        else:
+            hit = column.cast(pl.Utf8).str.contains(group.contains, literal=True)
+    elif group.equals is not None:
+        hit = column.cast(pl.Utf8) == str(group.equals)
+    else:
+        try:
+            numeric = column.cast(pl.Float64)
+        except pl.exceptions.InvalidOperationError:
+            raise UserError(f"{where}: column {group.column!r} is not numeric") from None
+        below = group.at_least is None
+        hit = numeric <= group.at_most if below else numeric >= group.at_least
+    return hit.fill_null(False).to_numpy().astype(bool)
+
+
+def check_columns(ctx: RerankContext, recipe: Recipe) -> None:
+    """Fail before any training when a metric, group or step needs an item column the data lacks."""
+    for metric in recipe.eval.metrics:
+        base, group = split_metric(metric)
+        if base in REQUIRED_COLUMNS:
+            ctx.column(REQUIRED_COLUMNS[base], f"metric {metric!r}")
+    for name in recipe.groups:
+        ctx.group(name)
+    for v, variant in enumerate(recipe.variants):
+        for s, step in enumerate(variant.chain):
+            where = f"variants[{v}].chain[{s}] ({step.reranker})"
+            params = step.params
+            if getattr(params, "similarity", None) == "genres" or step.reranker == "calibration":
+                ctx.column(GENRES, where)
+            if step.reranker in ("provider_cap", "spacing"):
+                ctx.column(params.column, where)
+
+
+def gather_scores(candidates: np.ndarray, scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The model score of each chosen item, looked up by item in the user's candidate row.
+
+    chosen: (n_users, m) items from the candidates of the same row, -1 padded; padding gets -inf.
+    Batched: one global sort of (row, item) keys and one searchsorted, no per-user loop.
+    """
+    n_users, n = candidates.shape
+    width = int(max(candidates.max(initial=-1), chosen.max(initial=-1))) + 2
+    rows = np.arange(n_users, dtype=np.int64)[:, None]
+    keys = (rows * width + candidates + 1).ravel()
+    order = np.argsort(keys, kind="stable")
+    wanted = (rows * width + chosen + 1).ravel()
+    pos = np.minimum(np.searchsorted(keys[order], wanted), keys.size - 1)
+    found = keys[order][pos] == wanted
+    values = scores.ravel()[order][pos]
+    out = np.where(found & (chosen.ravel() >= 0), values, -np.inf)
+    return out.reshape(chosen.shape).astype(scores.dtype, copy=False)
+
+
+def apply_step(
+    ctx: RerankContext,
+    reranker: str,
+    params,
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    history: sp.csr_matrix,
+    k: int,
+) -> np.ndarray:
+    """Run one registered reranker on (users x N) candidates; returns int32 (users x k)."""
+    from recsys_cli import rerank
+
+    if reranker == "mmr":
+        emb = ctx.embeddings(params.similarity, "mmr")
+        return rerank.mmr(candidates, scores, emb, k, params.lambda_)
+    if reranker == "dpp":
+        emb = ctx.embeddings(params.similarity, "dpp")
+        return rerank.dpp(candidates, scores, emb, k, params.theta, window=params.window)
+    if reranker == "calibration":
+        from recsys_cli.metrics.beyond_accuracy import genre_distribution
+
+        genres = ctx.genres("calibration")
+        dist = genre_distribution(history.indptr, history.indices, genres)
+        return rerank.calibration(candidates, scores, genres, dist, k, params.lambda_)
+    if reranker == "xquad":
+        tail = ctx.tail(params.head_share)
+        p_tail = rerank.tail_preference(history.indptr, history.indices, tail)
+        return rerank.xquad(candidates, scores, tail, p_tail, k, params.lambda_, params.variant)
+    if reranker == "fair_exposure":
+        protected = ctx.group(params.group)
+        return rerank.fair_exposure(candidates, protected, k, params.p, params.alpha)
+    if reranker == "provider_cap":
+        codes = ctx.attribute(params.column, "provider_cap")
+        return rerank.provider_cap(candidates, codes, k, params.max_per)
+    if reranker == "spacing":
+        codes = ctx.attribute(params.column, "spacing")
+        return rerank.spacing(candidates, codes, k, params.gap)
+    if reranker == "blend":
+        objectives = [blend_objective(ctx, name, candidates, scores) for name in params.weights]
+        weights = list(params.weights.values())
+        return rerank.blend(candidates, objectives, weights, k, params.norm, params.mode)
+    raise KeyError(reranker)  # the loader only admits registered names
+
+
+def blend_objective(
+    ctx: RerankContext, name: str, candidates: np.ndarray, scores: np.ndarray
+) -> np.ndarray:
+    """Per-candidate values of a blend objective (higher is better; NaN at padding)."""
+    from recsys_cli.rerank import gather
+
+    if name == "relevance":
+        return np.where(candidates >= 0, scores, np.nan)
+    if name == "novelty":
+        return gather(ctx.novelty_values(), candidates)
+    if name == "popularity":
+        return gather(ctx.popularity, candidates)
+    return gather(ctx.group(name.removeprefix("group:")).astype(np.float64), candidates)
+
+
+def apply_variant(
+    ctx: RerankContext,
+    variant: VariantConfig,
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    history: sp.csr_matrix,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a variant's chain; returns (items int32 (users x length), their model scores).
+
+    Rows of `candidates`, `scores` and `history` are the same users. Intermediate steps reorder the
+    full list (k = N); the last step emits `variant.length` items.
+    """
+    items = np.ascontiguousarray(candidates, dtype=np.int32)
+    current = np.where(items >= 0, scores, -np.inf).astype(scores.dtype, copy=False)
+    n = items.shape[1]
+    for s, step in enumerate(variant.chain):
+        last = s == len(variant.chain) - 1
+        k = variant.length if last else n
+        items = apply_step(ctx, step.reranker, step.params, items, current, history, k)
+        current = gather_scores(candidates, scores, items)
+    return items, current
