@@ -47,32 +47,64 @@ def _sift_up(heap_s, heap_i, pos):
             return
 
 
+@njit(cache=True, inline="always")
+def _contains(indices, start, stop, item):
+    lo, hi = start, stop
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if indices[mid] < item:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < stop and indices[lo] == item
+
+
+_CHUNK = 64
+
+
+@njit(cache=True, inline="always")
+def _chunk_reaches(values, begin, threshold):
+    # A fixed-length OR of comparisons vectorises without fast-math; NaN compares false.
+    found = np.uint8(0)
+    for j in range(_CHUNK):
+        found |= np.uint8(values[begin + j] >= threshold)
+    return found
+
+
 @njit(cache=True)
 def _topk_rows(scores, indptr, indices, k, out_items, out_scores):
     n_rows, n_items = scores.shape
-    heap_s = np.empty(k, dtype=np.float64)
+    heap_s = np.empty(k, dtype=scores.dtype)  # same dtype: the chunk test compares like with like
     heap_i = np.empty(k, dtype=np.int64)
     for row in range(n_rows):
         size = 0
-        p = indptr[row]
-        end = indptr[row + 1]
-        for item in range(n_items):
-            while p < end and indices[p] < item:
-                p += 1
-            if p < end and indices[p] == item:
-                continue  # a history item: never recommended
-            s = scores[row, item]
-            if not s > -np.inf:  # also rejects NaN
+        start = indptr[row]
+        stop = indptr[row + 1]
+        values = scores[row]
+        for begin in range(0, n_items, _CHUNK):
+            end = min(begin + _CHUNK, n_items)
+            # Once the heap is full, whole chunks below the k-th best are skipped at SIMD speed.
+            full_chunk = end - begin == _CHUNK
+            if size == k and full_chunk and not _chunk_reaches(values, begin, heap_s[0]):
                 continue
-            if size < k:
-                heap_s[size] = s
-                heap_i[size] = item
-                _sift_up(heap_s, heap_i, size)
-                size += 1
-            elif _worse(heap_s[0], heap_i[0], s, item):
-                heap_s[0] = s
-                heap_i[0] = item
-                _sift_down(heap_s, heap_i, size, 0)
+            for item in range(begin, end):
+                s = values[item]
+                if not s > -np.inf:  # also rejects NaN
+                    continue
+                # Most items lose to the current k-th best: one comparison, before any lookup.
+                if size == k and not _worse(heap_s[0], heap_i[0], s, item):
+                    continue
+                if _contains(indices, start, stop, item):
+                    continue  # a history item: never recommended
+                if size < k:
+                    heap_s[size] = s
+                    heap_i[size] = item
+                    _sift_up(heap_s, heap_i, size)
+                    size += 1
+                else:
+                    heap_s[0] = s
+                    heap_i[0] = item
+                    _sift_down(heap_s, heap_i, size, 0)
         for pos in range(k):
             out_items[row, pos] = -1
             out_scores[row, pos] = -np.inf
