@@ -21,7 +21,6 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def perf(session: nox.Session) -> None:
-    session.install(*INSTALL)
-    session.env["NUMBA_NUM_THREADS"] = "1"
-    for script in ("bench_eval.py", "bench_rerank.py"):
-        session.run("python", f"benchmarks/{script}")
+    """Benchmarks against peers measured in the same run; writes results/perf.md."""
+    session.install("torch==2.13.0", "-e", ".[recbole,dev]")
+    session.run("python", "benchmarks/summary.py", *session.posargs)
