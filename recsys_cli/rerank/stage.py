@@ -206,8 +206,8 @@ def group_mask(ctx: RerankContext, name: str, group: GroupConfig) -> np.ndarray:
         if not path.is_file():
             raise UserError(f"{where}.file: {path}: no such file")
         ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        listed = pl.Series([i for i in ids if i], dtype=pl.Utf8)
-        return ctx.item_ids.cast(pl.Utf8).is_in(listed).to_numpy()
+        listed = np.array([i for i in ids if i], dtype=object)
+        return np.isin(ctx.item_ids.cast(pl.Utf8).to_numpy().astype(object), listed)
     column = ctx.column(group.column, where)
     if group.contains is not None:
         if column.dtype == pl.Utf8 and group.column == GENRES:

@@ -1,0 +1,255 @@
+"""Reranking end to end: variants in `rank run`, beyond-accuracy metrics, `rank eval`, `rank sweep`."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from recsys_cli import experiment
+from recsys_cli.cli import sweep as sweep_cli
+from recsys_cli.cli.main import app
+from recsys_cli.evaluation.pareto import (
+    best_feasible,
+    hypervolume,
+    pareto_mask,
+    parse_constraint,
+)
+
+if "sweep" not in {c.name for c in app.registered_commands}:
+    app.command("sweep")(sweep_cli.sweep)  # until cli/main.py registers it
+
+runner = CliRunner()
+
+RECIPE = """
+name = "rerank-local"
+seed = 5
+[dataset]
+name = "plays"
+path = "{path}"
+items_path = "{items}"
+columns = {{ user = "uid", item = "track", timestamp = "ts", weight = "plays" }}
+[split]
+kind = "temporal"
+test = 0.2
+[[models]]
+name = "popularity"
+[[models]]
+name = "ease"
+params = {{ l2 = 10.0 }}
+[groups]
+tail = {{ popularity_below = 0.5 }}
+emerging = {{ popularity_below = 0.5, by = "artist" }}
+new = {{ column = "year", at_least = 2015 }}
+[[variants]]
+name = "mmr"
+models = ["ease"]
+chain = [{{ reranker = "mmr", lambda = 0.5, similarity = "genres" }}]
+[[variants]]
+name = "fair"
+chain = [{{ reranker = "fair_exposure", group = "tail", p = 0.9 }}]
+[[variants]]
+name = "radio"
+models = ["ease"]
+length = 15
+chain = [
+  {{ reranker = "blend", weights = {{ relevance = 1.0, "group:emerging" = 0.5 }} }},
+  {{ reranker = "provider_cap", column = "artist", max_per = 2 }},
+]
+[eval]
+cutoffs = [5, 10]
+candidates = 20
+metrics = ["ndcg", "recall", "ild", "coverage", "gini", "novelty", "arp", "aplt",
+           "popularity_lift", "miscalibration", "serendipity", "discovery", "provider_gini",
+           "fair_marketplace", "exposure_share[tail]", "exposure_share[new]"]
+"""
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def items_csv(tmp_path):
+    ids = np.arange(40)
+    genres = ["Jazz|Rock", "Pop", "Rock", "Jazz|Pop|Folk", "Folk"]
+    path = tmp_path / "tracks.csv"
+    pl.DataFrame(
+        {
+            "track": [f"i{i}" for i in ids],
+            "genres": [genres[i % 5] for i in ids],
+            "artist": [f"artist{i % 7}" for i in ids],
+            "year": [2000 + int(i) % 20 for i in ids],
+        }
+    ).write_csv(path)
+    return path
+
+
+@pytest.fixture
+def recipe(tmp_path, interactions_csv, items_csv):
+    path = tmp_path / "rerank.toml"
+    path.write_text(RECIPE.format(path=interactions_csv, items=items_csv))
+    return path
+
+
+def test_run_evaluates_variants_side_by_side_and_eval_reproduces(tmp_path, recipe):
+    result = invoke("run", recipe, "--results-dir", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    run_dir = Path(payload["run_dir"])
+    rows = list(payload["models"])
+    assert rows == ["popularity", "popularity+fair", "ease", "ease+mmr", "ease+fair", "ease+radio"]
+    ease, mmr = payload["models"]["ease"], payload["models"]["ease+mmr"]
+    assert {"ild@10", "coverage@5", "exposure_share[tail]@10", "fair_marketplace@5"} <= set(ease)
+    assert ease["coverage@10"]["stderr"] is None and ease["gini@10"]["stderr"] is None
+    # MMR over genres diversifies the head of the list (5 genre profiles in the fixture)
+    assert mmr["ild@5"]["mean"] > ease["ild@5"]["mean"]
+    fair, plain = payload["models"]["ease+fair"], ease
+    assert fair["exposure_share[tail]@10"]["mean"] > plain["exposure_share[tail]@10"]["mean"]
+    recs = pl.read_parquet(run_dir / "recommendations.parquet")
+    lengths = recs.group_by("model", "user").len().group_by("model").agg(pl.col("len").max())
+    # length 15, but 7 artists x max_per 2 = 14 items fit: the cap truncates, never violates
+    assert dict(lengths.iter_rows())["ease+radio"] == 14
+    assert dict(lengths.iter_rows())["ease+mmr"] == 10
+    radio = recs.filter(pl.col("model") == "ease+radio").with_columns(
+        artist=pl.col("item").str.slice(1).cast(pl.Int64) % 7
+    )
+    assert radio.group_by("user", "artist").len()["len"].max() <= 2  # provider cap holds
+    per_user = pl.read_parquet(run_dir / "per_user.parquet")
+    assert not {"coverage", "gini", "provider_gini"} & set(per_user["metric"].unique())
+    novelty = per_user.filter(
+        (pl.col("model") == "ease+mmr") & (pl.col("metric") == "novelty") & (pl.col("cutoff") == 5)
+    )["value"].mean()
+    assert mmr["novelty@5"]["mean"] == pytest.approx(novelty)
+
+    table = invoke("eval", run_dir, "--metrics", "ndcg,ild,coverage,exposure_share[tail]")
+    assert table.exit_code == 0, table.output
+    for text in ("accuracy", "beyond-accuracy", "business", "exposure_share[tail]@10", "ease+"):
+        assert text in table.stdout
+    assert table.stdout.index("ndcg@5") < table.stdout.index("ild@5") < table.stdout.index("busi")
+
+    # a fresh process has no context from training: eval re-prepares the data from recipe.toml
+    experiment._CONTEXTS.clear()
+    (run_dir / "metrics.json").rename(run_dir / "first.json")
+    again = invoke("eval", run_dir, "-q")
+    assert again.exit_code == 0, again.output
+    assert (run_dir / "metrics.json").read_bytes() == (run_dir / "first.json").read_bytes()
+
+
+def test_eval_refuses_changed_data_and_run_refuses_missing_columns(
+    tmp_path, recipe, interactions_csv, items_csv, monkeypatch
+):
+    result = invoke("train", recipe, "--results-dir", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    run_dir = Path(json.loads(result.stdout)["run_dir"])
+    experiment._CONTEXTS.clear()
+    interactions_csv.write_text(interactions_csv.read_text() + "u0,i39,1,1.0\n")
+    changed = invoke("eval", run_dir)
+    assert changed.exit_code == 2
+    assert "checksum" in changed.output and len(changed.output.strip().splitlines()) == 1
+
+    fits = []
+    monkeypatch.setattr(experiment, "create_model", lambda *a: fits.append(a))
+    pl.read_csv(items_csv).drop("artist").write_csv(items_csv)
+    missing = invoke("run", recipe, "--results-dir", tmp_path / "r2")
+    assert missing.exit_code == 2
+    assert "needs the item column 'artist'" in missing.output
+    assert fits == []  # failed before any training
+
+
+def count_fits(monkeypatch) -> list:
+    fitted = []
+    real = experiment.create_model
+
+    def counting(name, params, seed):
+        fitted.append(name)
+        return real(name, params, seed)
+
+    monkeypatch.setattr(experiment, "create_model", counting)
+    return fitted
+
+
+def test_sweep_trains_once_and_marks_the_front(tmp_path, recipe, monkeypatch):
+    fitted = count_fits(monkeypatch)
+    result = invoke(
+        "sweep",
+        recipe,
+        "--grid",
+        "variants[0].chain[0].lambda=0:1:3",
+        "--pareto",
+        "ndcg@10,ild@10",
+        "--maximize",
+        "ndcg@10",
+        "--constraint",
+        "ild@10>=0.0",
+        "--results-dir",
+        tmp_path / "r",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(fitted) == ["ease", "popularity"]  # once per sweep, not per point
+    (sweep_dir,) = (tmp_path / "r").iterdir()
+    runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(runs) == 3 and all((r / "metrics.json").is_file() for r in runs)
+    assert (sweep_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    analysis = json.loads((sweep_dir / "sweep.json").read_text())
+    assert analysis["grid"] == {"variants[0].chain[0].lambda": [0.0, 0.5, 1.0]}
+    assert analysis["rows"] == ["ease+mmr"]
+    entries = analysis["entries"]
+    values = np.array([[e["metrics"]["ndcg@10"], e["metrics"]["ild@10"]] for e in entries])
+    assert [e["pareto"] for e in entries] == pareto_mask(values, [True, True]).tolist()
+    assert any(e["pareto"] for e in entries)
+    # lambda = 1 is the plain EASE list
+    plain = json.loads((runs[2] / "metrics.json").read_text())["models"]
+    assert plain["ease+mmr"]["ndcg@10"] == plain["ease"]["ndcg@10"]
+    best = max(entries, key=lambda e: e["metrics"]["ndcg@10"])
+    assert analysis["best"]["point"] == best["point"]
+    assert "hypervolume" in result.stdout and "best (max ndcg@10" in result.stdout
+
+
+def test_sweep_says_when_no_point_is_feasible_and_refuses_model_keys(tmp_path, recipe):
+    result = invoke(
+        "sweep",
+        recipe,
+        "--grid",
+        "groups.tail.popularity_below=0.3,0.6",
+        "--maximize",
+        "ndcg@5",
+        "--constraint",
+        "exposure_share[tail]@5>=2",
+        "--results-dir",
+        tmp_path / "r",
+    )
+    assert result.exit_code == 0, result.output
+    assert "no feasible point" in result.stdout
+    (sweep_dir,) = (tmp_path / "r").iterdir()
+    assert json.loads((sweep_dir / "sweep.json").read_text())["best"] is None
+    refused = invoke(
+        "sweep", recipe, "--grid", "models[1].params.l2=1,2", "--results-dir", tmp_path
+    )
+    assert refused.exit_code == 2 and "retraining" in refused.output
+
+
+def test_pareto_and_hypervolume_on_a_hand_computed_case():
+    # maximise both: (1,3), (2,2), (3,1) are the front; (1,1) and (2,1.5) are dominated
+    points = np.array([[1, 3], [2, 2], [3, 1], [1, 1], [2, 1.5]], dtype=float)
+    assert pareto_mask(points, [True, True]).tolist() == [True, True, True, False, False]
+    # staircase area against (0, 0): 1*3 + 1*2 + 1*1 = 6
+    assert hypervolume(points, [True, True], np.array([0.0, 0.0])) == pytest.approx(6.0)
+    # second metric lower-is-better: negate it; front = (3,1) alone dominates (1,1)? no: (3,1)
+    # beats every point that has y >= 1, so only (3,1) is optimal; area vs ref (0, 4) = 3 * 3
+    assert pareto_mask(points, [True, False]).tolist() == [False, False, True, False, False]
+    assert hypervolume(points, [True, False], np.array([0.0, 4.0])) == pytest.approx(9.0)
+    # 3-D: two boxes [0,2]x[0,1]x[0,1] and [0,1]x[0,2]x[0,1] overlap in a unit cube: 2 + 2 - 1
+    cube = np.array([[2, 1, 1], [1, 2, 1]], dtype=float)
+    assert hypervolume(cube, [True] * 3, np.zeros(3)) == pytest.approx(3.0)
+    constraint = parse_constraint("exposure_share[emerging]@10>=0.2")
+    assert (constraint.metric, constraint.op, constraint.value) == (
+        "exposure_share[emerging]@10",
+        ">=",
+        0.2,
+    )
+    feasible = constraint.holds(np.array([0.1, 0.3, 0.25]))
+    assert best_feasible(np.array([0.9, 0.5, 0.6]), True, feasible) == 2
+    assert best_feasible(np.array([0.9, 0.5, 0.6]), True, np.zeros(3, bool)) is None

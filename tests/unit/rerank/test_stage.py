@@ -1,0 +1,135 @@
+"""The rerank stage: item groups from data, score gathering, chains and list lengths."""
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+
+from recsys_cli.config.schema import (
+    BlendParams,
+    GroupConfig,
+    MMRParams,
+    ProviderCapParams,
+    StepConfig,
+    VariantConfig,
+)
+from recsys_cli.errors import UserError
+from recsys_cli.rerank.stage import RerankContext, apply_variant, gather_scores, group_mask
+
+# 6 items: training users per item (popularity), artists, years, genres.
+POPULARITY = np.array([10.0, 1.0, 2.0, 6.0, 0.0, 3.0])
+ITEMS = pl.DataFrame(
+    {
+        "item": ["a", "b", "c", "d", "e", "f"],
+        "artist": ["X", "Y", "Y", "Z", "Z", None],
+        "year": [1990, 1997, 1999, None, 2001, 1996],
+        "genres": [["Jazz"], ["Rock", "Jazz"], ["Pop"], [], ["Rock"], ["Jazz", "Pop"]],
+    }
+)
+
+
+def context(groups=None, items=ITEMS, popularity=POPULARITY) -> RerankContext:
+    n_items = len(popularity)
+    history = sp.csr_matrix(np.eye(2, n_items))
+    return RerankContext(
+        popularity=popularity,
+        n_users=20,
+        items=items,
+        item_ids=items["item"],
+        user_ids=pl.Series(["u0", "u1"]),
+        history=history,
+        fit=history,
+        seed=0,
+        groups=groups or {},
+    )
+
+
+@pytest.mark.parametrize(
+    "group, expected",
+    [
+        # item quantile 0.5 of [10, 1, 2, 6, 0, 3] = 2.5: items below it
+        (GroupConfig(popularity_below=0.5), [False, True, True, False, True, False]),
+        # artists X=10, Y=1+2=3, Z=6+0=6 (f has none); 0.5-quantile = 6: only Y is below
+        (GroupConfig(popularity_below=0.5, by="artist"), [False, True, True, False, False, False]),
+        # 0.9-quantile of (10, 3, 6) = 9.2: Y and Z
+        (GroupConfig(popularity_below=0.9, by="artist"), [False, True, True, True, True, False]),
+        (GroupConfig(column="year", at_least=1997), [False, True, True, False, True, False]),
+        (GroupConfig(column="year", at_most=1996), [True, False, False, False, False, True]),
+        (GroupConfig(column="genres", contains="Jazz"), [True, True, False, False, False, True]),
+        (GroupConfig(column="artist", equals="Z"), [False, False, False, True, True, False]),
+    ],
+)
+def test_group_definitions(group, expected):
+    assert group_mask(context(), "g", group).tolist() == expected
+
+
+def test_group_from_file_and_missing_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "boosted.txt").write_text("c\n\nf\nzzz\n")
+    assert group_mask(context(), "b", GroupConfig(file="boosted.txt")).tolist() == [
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
+    with pytest.raises(UserError) as caught:
+        group_mask(context(), "b", GroupConfig(file="nope.txt"))
+    assert str(caught.value) == "groups.b.file: nope.txt: no such file"
+
+
+def test_genre_strings_are_split_and_missing_columns_are_named():
+    items = ITEMS.with_columns(pl.Series("genres", ["Jazz", "Rock|Jazz", "Pop", "", "Rock", None]))
+    genres = context(items=items).genres()
+    assert genres.sum(axis=1).tolist() == [1, 2, 1, 0, 1, 0]
+    with pytest.raises(UserError, match="metric 'ild' needs the item column 'genres'"):
+        context(items=ITEMS.select("item")).genres("metric 'ild'")
+
+
+def test_gather_scores_finds_each_item_in_its_own_row():
+    candidates = np.array([[3, 1, 4, -1], [0, 2, 5, 1]], dtype=np.int32)
+    scores = np.array([[0.9, 0.5, 0.2, -np.inf], [0.8, 0.7, 0.1, 0.05]], dtype=np.float32)
+    chosen = np.array([[4, 3, -1], [1, 5, 0]], dtype=np.int32)
+    got = gather_scores(candidates, scores, chosen)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [[0.2, 0.9, -np.inf], [0.05, 0.1, 0.8]])
+
+
+def test_later_steps_see_the_original_model_scores():
+    """Step 1 orders by popularity; step 2 (MMR with lambda = 1, pure relevance) must restore the
+    model-score order: it reranks by the gathered original scores, not by step 1's order."""
+    ctx = context()
+    candidates = np.array([[1, 4, 0, 3, 2, 5], [5, 2, 3, 4, 0, 1]], dtype=np.int32)
+    scores = np.array([[6, 5, 4, 3, 2, 1], [6, 5, 4, 3, 2, 1]], dtype=np.float32)
+    by_popularity = VariantConfig(
+        "pop", (StepConfig("blend", BlendParams(weights={"popularity": 1.0})),), length=4
+    )
+    first, first_scores = apply_variant(ctx, by_popularity, candidates, scores, ctx.history)
+    assert first.tolist() == [[0, 3, 5, 2], [0, 3, 5, 2]]
+    np.testing.assert_allclose(first_scores, [[4, 3, 1, 2], [2, 4, 6, 5]])
+    chain = VariantConfig(
+        "both",
+        (
+            StepConfig("blend", BlendParams(weights={"popularity": 1.0})),
+            StepConfig("mmr", MMRParams(lambda_=1.0)),
+        ),
+        length=3,
+    )
+    items, item_scores = apply_variant(ctx, chain, candidates, scores, ctx.history)
+    assert items.shape == (2, 3)
+    assert items.tolist() == candidates[:, :3].tolist()
+    np.testing.assert_allclose(item_scores, scores[:, :3])
+
+
+@pytest.mark.parametrize("length", [1, 3, 6])
+def test_variant_lists_have_the_variant_length(length):
+    ctx = context()
+    candidates = np.array([[1, 4, 0, 3, 2, 5]], dtype=np.int32)
+    scores = np.arange(6, 0, -1, dtype=np.float32)[None, :]
+    variant = VariantConfig("cap", (StepConfig("provider_cap", ProviderCapParams(max_per=1)),))
+    variant = VariantConfig(variant.name, variant.chain, length=length)
+    items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history)
+    assert items.shape == (1, length)
+    # one item per artist: b (Y), e (Z), a (X), then f (no artist: never capped)
+    assert items[0].tolist() == [1, 4, 0, 5, -1, -1][:length]
