@@ -267,3 +267,29 @@ def remove(name: Name, data_dir: DataDir = None) -> None:
         entry = get_entry(name)
         names, freed = _store(data_dir).remove(entry)
     err.print(f"removed {', '.join(names)} ({_human(freed)} freed)", highlight=False)
+
+
+@app.command()
+def synth(
+    name: Annotated[str, typer.Argument(help="Name a recipe will use for the synthetic data.")],
+    users: Annotated[int, typer.Option(help="Number of users.")] = 10_000,
+    items: Annotated[int, typer.Option(help="Number of items.")] = 5_000,
+    interactions: Annotated[int, typer.Option(help="Number of interactions.")] = 500_000,
+    artists: Annotated[int, typer.Option(help="Number of artists (0: items / 10).")] = 0,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    data_dir: DataDir = None,
+) -> None:
+    """Generate SYNTHETIC interactions (power-law popularity, artists, genres, years) for scale
+    work; a recipe names it like any dataset."""
+    from recsys_cli.data.store import resolve_data_dir
+    from recsys_cli.data.synthetic import SynthSpec, generate, save
+
+    with _user_errors():
+        spec = SynthSpec(
+            users=users, items=items, interactions=interactions, seed=seed, artists=artists
+        )
+        folder = save(generate(spec, name), spec, resolve_data_dir(data_dir))
+    out.print(
+        f"SYNTHETIC dataset {name!r}: {interactions:,} interactions, {users:,} users, "
+        f"{items:,} items -> {folder}"
+    )

@@ -16,13 +16,18 @@ from recsys_cli.errors import DataError
 def load_dataset(
     config: DatasetConfig, data_dir: Path | None = None, progress: bool = True
 ) -> Dataset:
-    """A local file when `path` is set; ML-100K from the recbole wheel; else the dataset catalog."""
+    """A local file when `path` is set; ML-100K from the recbole wheel; a synthetic dataset made by
+    `rank datasets synth`; else the dataset catalog."""
     if config.path is not None:
         return load_local_file(config)
     if config.name == "ml-100k":
         return load_recbole_ml100k()
-    from recsys_cli.data.store import load_catalog_dataset
+    from recsys_cli.data import synthetic
+    from recsys_cli.data.store import load_catalog_dataset, resolve_data_dir
 
+    generated = synthetic.load(resolve_data_dir(data_dir), config.name)
+    if generated is not None:
+        return generated
     return load_catalog_dataset(config.name, data_dir, progress=progress)
 
 
