@@ -133,3 +133,59 @@ def test_variant_lists_have_the_variant_length(length):
     assert items.shape == (1, length)
     # one item per artist: b (Y), e (Z), a (X), then f (no artist: never capped)
     assert items[0].tolist() == [1, 4, 0, 5, -1, -1][:length]
+
+
+def every_step():
+    from recsys_cli.config.schema import RERANKER_PARAMS
+
+    special = {
+        "fair_exposure": {"group": "tail"},
+        "blend": {"weights": {"relevance": 1.0, "novelty": 0.5, "group:tail": 0.5}},
+        "mmr": {"similarity": "factors"},
+    }
+    return [StepConfig(name, cls(**special.get(name, {}))) for name, cls in RERANKER_PARAMS.items()]
+
+
+@pytest.mark.parametrize("step", every_step(), ids=lambda s: s.reranker)
+def test_every_registered_reranker_runs_in_a_chain(step):
+    """Contract: each step, alone and after another, returns distinct candidate items, -1 padded
+    at the end, `length` wide."""
+    ctx = context(groups={"tail": GroupConfig(popularity_below=0.5)})
+    rng = np.random.default_rng(0)
+    candidates = np.stack([rng.permutation(6) for _ in range(2)]).astype(np.int32)
+    candidates[1, 5] = -1
+    scores = np.sort(rng.random((2, 6)), axis=1)[:, ::-1].astype(np.float32).copy()
+    first = StepConfig("mmr", MMRParams(lambda_=0.5))
+    for chain in ((step,), (first, step)):
+        items, item_scores = apply_variant(
+            ctx, VariantConfig("v", chain, length=4), candidates, scores, ctx.history
+        )
+        assert items.shape == (2, 4) and items.dtype == np.int32
+        for row, cands, got in zip(items, candidates, item_scores, strict=True):
+            valid = row[row >= 0]
+            assert len(set(valid.tolist())) == len(valid) and set(valid) <= set(cands.tolist())
+            assert (row[len(valid) :] == -1).all()
+            assert np.isfinite(got[: len(valid)]).all()
+
+
+def test_factor_embeddings_are_fitted_once():
+    ctx = context()
+    first = ctx.embeddings("factors", "mmr")
+    assert first.shape == (6, 32)
+    assert ctx.embeddings("factors", "dpp") is first
+
+
+def test_for_recipe_recomputes_groups_and_keeps_data_caches():
+    from recsys_cli.config.loader import recipe_from_dict
+
+    def recipe(q):
+        raw = {"name": "t", "models": [{"name": "popularity"}]}
+        return recipe_from_dict({**raw, "groups": {"g": {"popularity_below": q}}})
+
+    ctx = context().for_recipe(recipe(0.5))
+    genres = ctx.genres()
+    assert ctx.group("g").sum() == 3
+    wider = ctx.for_recipe(recipe(1.0))
+    assert wider.group("g").sum() == 5  # below the maximum: all but the most popular item
+    assert wider.genres() is genres
+    assert ctx.group("g").sum() == 3
