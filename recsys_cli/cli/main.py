@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from recsys_cli import __version__
-from recsys_cli.cli import bench, compare, datasets, run
+from recsys_cli.cli import bench, compare, datasets, run, sweep
 
 app = typer.Typer(
     name="rank",
@@ -22,6 +22,7 @@ app.command("train")(run.train)
 app.command("eval")(run.evaluate)
 app.command("recipes")(run.recipes)
 app.command("compare")(compare.compare)
+app.command("sweep")(sweep.sweep)
 app.command("bench")(bench.bench)
 app.add_typer(datasets.app, name="datasets")
 

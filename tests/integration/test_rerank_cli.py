@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from recsys_cli import experiment
-from recsys_cli.cli import sweep as sweep_cli
 from recsys_cli.cli.main import app
 from recsys_cli.evaluation.pareto import (
     best_feasible,
@@ -17,9 +16,6 @@ from recsys_cli.evaluation.pareto import (
     pareto_mask,
     parse_constraint,
 )
-
-if "sweep" not in {c.name for c in app.registered_commands}:
-    app.command("sweep")(sweep_cli.sweep)  # until cli/main.py registers it
 
 runner = CliRunner()
 
