@@ -133,8 +133,10 @@ def main() -> None:
         agree = float((res_fast[:lu] == res_slow).all(axis=1).mean())
         fast_rate = args.users / t_fast
         slow_rate = lu / t_slow
-        print(f"{name:<10}{fast_rate:>18,.0f}{slow_rate:>15,.0f}{fast_rate / slow_rate:>7.1f}x"
-              f"   (lists identical for {agree:.1%} of users)")
+        print(
+            f"{name:<10}{fast_rate:>18,.0f}{slow_rate:>15,.0f}{fast_rate / slow_rate:>7.1f}x"
+            f"   (lists identical for {agree:.1%} of users)"
+        )
 
 
 if __name__ == "__main__":

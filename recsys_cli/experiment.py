@@ -165,15 +165,25 @@ class ModelOutput:
     timings: dict
 
 
-def fit_models(recipe: Recipe, data: Prepared, step: Step = silent_step) -> list[ModelOutput]:
-    """Fit every model on the training matrix and take its top-N candidates for eval users."""
+def fit_models(
+    recipe: Recipe, data: Prepared, step: Step = silent_step, work_dir: Path | None = None
+) -> list[ModelOutput]:
+    """Fit every model on the training matrix and take its top-N candidates for eval users.
+
+    Sequential models get the training interactions in time order; models that write files of
+    their own (RecBole) write them under `work_dir/<label>`.
+    """
+    from recsys_cli.models.sequences import fit_in_time_order
+
     history = data.model_input[data.eval_users]
     outputs = []
     for config in recipe.models:
         model = create_model(config.name, config.params, recipe.seed)
+        if work_dir is not None and hasattr(model, "work_dir"):
+            model.work_dir = work_dir / config.label
         with step(f"fit {config.label}"):
             t0 = time.perf_counter()
-            model.fit(data.fit)
+            fit_in_time_order(model, data.fit, data.split)
             t1 = time.perf_counter()
         with step(f"recommend {config.label} for {len(data.eval_users):,} users"):
             items, scores = model.recommend(data.eval_users, history, recipe.eval.candidates)
@@ -187,6 +197,10 @@ def train(
     recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
 ) -> dict:
     """Fit every model, rerank, write candidates, recommendations, truth, recipe and manifest."""
+    return _train(recipe, run_dir, data_dir, step)[0]
+
+
+def _train(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
     started = time.perf_counter()
     (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
     data = prepare(recipe, data_dir, step)
@@ -194,8 +208,21 @@ def train(
     if needs_context(recipe):
         with step("item side data for reranking and metrics"):
             context = build_context(recipe, data)
-    outputs = fit_models(recipe, data, step)
-    return write_run(recipe, run_dir, data, outputs, context, step, started)
+    outputs = fit_models(recipe, data, step, work_dir=run_dir / "models")
+    return write_run(recipe, run_dir, data, outputs, context, step, started), context
+
+
+def run_recipe(
+    recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
+) -> tuple[dict, Evaluation]:
+    """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do)."""
+    manifest, context = _train(recipe, run_dir, data_dir, step)
+    with step("evaluate"):
+        evaluation = evaluate_run(
+            run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
+        )
+        save_evaluation(evaluation, run_dir)
+    return manifest, evaluation
 
 
 def write_run(
@@ -268,21 +295,12 @@ def write_run(
             **provenance(),
         }
         write_json(run_dir / "manifest.json", manifest)
-    if context is not None:
-        _CONTEXTS.clear()  # keep only the latest: `rank run` evaluates right after training
-        _CONTEXTS[str(run_dir.resolve())] = context
     return manifest
 
 
-_CONTEXTS: dict[str, object] = {}
-
-
 def context_for_run(run_dir: Path, data_dir: Path | None = None):
-    """The `RerankContext` of a stored run: the one kept from training it in this process, else
-    rebuilt by re-preparing the data of its recipe.toml (the dataset checksum must match)."""
-    kept = _CONTEXTS.get(str(run_dir.resolve()))
-    if kept is not None:
-        return kept
+    """The `RerankContext` of a stored run, rebuilt by re-preparing the data of its recipe.toml
+    (the dataset checksum must match the manifest)."""
     raw = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
     recipe = recipe_from_dict(raw)
     data = prepare(recipe, data_dir)
@@ -485,7 +503,7 @@ def run_sweep(
             context = build_context(base, data)
             for _, recipe in points:
                 check_columns_for(context, recipe)
-    outputs = fit_models(base, data, step)
+    outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
     results = []
     for index, (values, recipe) in enumerate(points):
         shown = ", ".join(f"{k}={v}" for k, v in values.items())

@@ -16,14 +16,12 @@ from recsys_cli.errors import UserError
 def run_recipe(recipe_path: Path, results_dir: Path | None, data_dir: Path | None, quiet: bool):
     """Train and evaluate one recipe into a new run directory; return its metrics.json payload."""
     from recsys_cli.config.loader import load_recipe
-    from recsys_cli.experiment import evaluate_run, save_evaluation, train
+    from recsys_cli.experiment import run_recipe
     from recsys_cli.results.store import PendingRun, results_root
 
     recipe = load_recipe(recipe_path)
     with PendingRun(results_root(results_dir), recipe.name) as pending:
-        train(recipe, pending.path, data_dir, progress_step(quiet))
-        evaluation = evaluate_run(pending.path, recipe.eval.cutoffs, recipe.eval.metrics)
-        save_evaluation(evaluation, pending.path)
+        _, evaluation = run_recipe(recipe, pending.path, data_dir, progress_step(quiet))
     return recipe.name, evaluation.to_json()
 
 

@@ -31,14 +31,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")]
 
 
-def _train_into(recipe_path: Path, overrides, results_dir, data_dir, quiet):
+def _pending_run(recipe_path: Path, overrides, results_dir):
     from recsys_cli.config.loader import load_recipe
-    from recsys_cli.experiment import train
     from recsys_cli.results.store import PendingRun, results_root
 
     recipe = load_recipe(recipe_path, overrides or [])
-    pending = PendingRun(results_root(results_dir), recipe.name)
-    return recipe, pending, lambda: train(recipe, pending.path, data_dir, progress_step(quiet))
+    return recipe, PendingRun(results_root(results_dir), recipe.name)
 
 
 def _show(evaluation, manifest, run_dir: Path, as_json: bool, quiet: bool) -> None:
@@ -64,14 +62,11 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Train every model of RECIPE, evaluate on the held-out split and print the metric table."""
-    from recsys_cli.experiment import evaluate_run, save_evaluation
+    from recsys_cli.experiment import run_recipe
 
-    recipe, pending, fit = _train_into(recipe_path, overrides, results_dir, data_dir, quiet)
+    recipe, pending = _pending_run(recipe_path, overrides, results_dir)
     with pending:
-        manifest = fit()
-        with progress_step(quiet)("evaluate"):
-            evaluation = evaluate_run(pending.path, recipe.eval.cutoffs, recipe.eval.metrics)
-            save_evaluation(evaluation, pending.path)
+        manifest, evaluation = run_recipe(recipe, pending.path, data_dir, progress_step(quiet))
     _show(evaluation, manifest, pending.final, as_json, quiet)
 
 
@@ -85,9 +80,11 @@ def train(
     quiet: QuietOpt = False,
 ) -> None:
     """Fit every model of RECIPE and store candidates and recommendations (no evaluation)."""
-    _, pending, fit = _train_into(recipe_path, overrides, results_dir, data_dir, quiet)
+    from recsys_cli.experiment import train as train_run
+
+    recipe, pending = _pending_run(recipe_path, overrides, results_dir)
     with pending:
-        manifest = fit()
+        manifest = train_run(recipe, pending.path, data_dir, progress_step(quiet))
     if as_json:
         print(json.dumps({"run_dir": str(pending.final), "manifest": manifest}, indent=2))
     elif not quiet:

@@ -231,8 +231,9 @@ def miscalibration(
     alpha = check_unit("alpha", alpha, low_open=True)
     p = np.asarray(history_dist, dtype=np.float64)
     if p.shape != (recs.shape[0], pgi.shape[1]):
-        raise UserError(f"history_dist must have shape {(recs.shape[0], pgi.shape[1])}, "
-                        f"got {p.shape}")
+        raise UserError(
+            f"history_dist must have shape {(recs.shape[0], pgi.shape[1])}, got {p.shape}"
+        )
     valid = recs >= 0
     kk = valid.sum(axis=1)
     q = np.where(valid[:, :, None], pgi[np.maximum(recs, 0)], 0.0).sum(axis=1)
@@ -263,8 +264,11 @@ def serendipity(
     pop = check_candidates(pop)
     if pop.shape[0] != recs.shape[0]:
         raise UserError(f"popular has {pop.shape[0]} rows for {recs.shape[0]} users")
-    n_items = 1 + max(int(recs.max(initial=-1)), int(pop.max(initial=-1)),
-                      int(np.asarray(truth_indices).max(initial=-1)))
+    n_items = 1 + max(
+        int(recs.max(initial=-1)),
+        int(pop.max(initial=-1)),
+        int(np.asarray(truth_indices).max(initial=-1)),
+    )
     ptr, idx = check_csr(truth_indptr, truth_indices, n_items)
     if ptr.size - 1 != recs.shape[0]:
         raise UserError(f"truth has {ptr.size - 1} users, recs has {recs.shape[0]}")

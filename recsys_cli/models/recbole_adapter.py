@@ -40,8 +40,12 @@ def _prepare_libraries() -> None:
     a version pin."""
     import numpy
 
-    for alias, target in (("float_", "float64"), ("complex_", "complex128"),
-                          ("unicode_", "str_"), ("bool8", "bool_")):
+    for alias, target in (
+        ("float_", "float64"),
+        ("complex_", "complex128"),
+        ("unicode_", "str_"),
+        ("bool8", "bool_"),
+    ):
         if not hasattr(numpy, alias):
             setattr(numpy, alias, getattr(numpy, target))
     import scipy.sparse
@@ -53,8 +57,9 @@ def _prepare_libraries() -> None:
 
     if int(pandas.__version__.split(".")[0]) >= 3:
         # pandas 3 turns RecBole's fillna(inplace=True) into a silent no-op (NaN stays NaN).
-        raise UserError(f"RecBole models need pandas < 3 (found {pandas.__version__}): "
-                        "pip install 'pandas<3'")
+        raise UserError(
+            f"RecBole models need pandas < 3 (found {pandas.__version__}): pip install 'pandas<3'"
+        )
 
 
 def _dok_update(self, entries: dict) -> None:
@@ -89,8 +94,7 @@ def _recbole_side_effects_in(work_dir: Path) -> Iterator[None]:
 
     argv, writer_factory = sys.argv, trainer_module.get_tensorboard
     sys.argv = argv[:1]
-    trainer_module.get_tensorboard = lambda logger: SummaryWriter(
-        str(work_dir / "log_tensorboard"))
+    trainer_module.get_tensorboard = lambda logger: SummaryWriter(str(work_dir / "log_tensorboard"))
     try:
         with warnings.catch_warnings():
             # pandas 2 announces that RecBole's chained fillna(inplace=True) stops working in 3.
@@ -119,13 +123,17 @@ def check_no_missing(dataset) -> None:
     """Raise if any loaded float field still holds NaN (RecBole's fillna did not take effect)."""
     feat = dataset.inter_feat
     if hasattr(feat, "interaction"):  # after build(): torch tensors
-        missing = [f for f, v in feat.interaction.items()
-                   if v.is_floating_point() and bool(v.isnan().any())]
+        missing = [
+            f
+            for f, v in feat.interaction.items()
+            if v.is_floating_point() and bool(v.isnan().any())
+        ]
     else:  # a pandas DataFrame straight after loading
         missing = [f for f in feat.columns if feat[f].dtype.kind == "f" and feat[f].isna().any()]
     for field in missing:
-        raise RuntimeError(f"RecBole left NaN in field {field!r}: its fillna did not run "
-                               "(pandas >= 3?)")
+        raise RuntimeError(
+            f"RecBole left NaN in field {field!r}: its fillna did not run (pandas >= 3?)"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,17 +148,21 @@ class RecBoleParams:
     num_threads: int = 0  # torch intra-op threads while training and scoring; 0 = torch's default
 
     def __post_init__(self) -> None:
-        if min(self.epochs, self.embedding_size, self.train_batch_size,
-               self.eval_batch_size) < 1:
+        if min(self.epochs, self.embedding_size, self.train_batch_size, self.eval_batch_size) < 1:
             raise ValueError("epochs, embedding_size and batch sizes must be >= 1")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.num_threads < 0:
             raise ValueError("learning_rate must be > 0, weight_decay and num_threads >= 0")
 
     def recbole_config(self) -> dict:
         """The RecBole config keys these parameters set."""
-        return {"epochs": self.epochs, "embedding_size": self.embedding_size,
-                "learning_rate": self.learning_rate, "train_batch_size": self.train_batch_size,
-                "eval_batch_size": self.eval_batch_size, "weight_decay": self.weight_decay}
+        return {
+            "epochs": self.epochs,
+            "embedding_size": self.embedding_size,
+            "learning_rate": self.learning_rate,
+            "train_batch_size": self.train_batch_size,
+            "eval_batch_size": self.eval_batch_size,
+            "weight_decay": self.weight_decay,
+        }
 
 
 class RecBoleModel(Recommender):
@@ -167,8 +179,14 @@ class RecBoleModel(Recommender):
     sequential: ClassVar[bool] = False
     Params = RecBoleParams
 
-    def __init__(self, params=None, seed: int = 0, work_dir: Path | None = None,
-                 progress: Progress | None = None, recbole_truth: sp.csr_matrix | None = None):
+    def __init__(
+        self,
+        params=None,
+        seed: int = 0,
+        work_dir: Path | None = None,
+        progress: Progress | None = None,
+        recbole_truth: sp.csr_matrix | None = None,
+    ):
         super().__init__(params, seed)
         self.work_dir = work_dir
         self.progress = progress
@@ -194,13 +212,15 @@ class RecBoleModel(Recommender):
 
     def _train_in(self, folder: Path, train: sp.csr_matrix) -> None:
         Config, create_dataset, data_preparation, get_model, get_trainer, init_seed = (
-            _import_recbole())
+            _import_recbole()
+        )
         import torch
 
         self._write_atomic_files(folder / "data" / _DATASET, train)
         with _recbole_side_effects_in(folder):
-            config = Config(model=self.recbole_name, dataset=_DATASET,
-                            config_dict=self._config_dict(folder))
+            config = Config(
+                model=self.recbole_name, dataset=_DATASET, config_dict=self._config_dict(folder)
+            )
             init_seed(self.seed, reproducibility=True)
             dataset = create_dataset(config)
             check_no_missing(dataset)
@@ -235,8 +255,10 @@ class RecBoleModel(Recommender):
 
     def _set_id_maps(self, dataset, config) -> None:
         """ours -> RecBole internal ids (0 = absent) for users and items, and back for items."""
-        for kind, field, count in (("user", config["USER_ID_FIELD"], self.n_users_),
-                                   ("item", config["ITEM_ID_FIELD"], self.n_items_)):
+        for kind, field, count in (
+            ("user", config["USER_ID_FIELD"], self.n_users_),
+            ("item", config["ITEM_ID_FIELD"], self.n_items_),
+        ):
             tokens = dataset.field2id_token[field]  # internal id -> token; tokens[0] = [PAD]
             ours = np.asarray(tokens[1:], dtype=np.int64)
             to_recbole = np.zeros(count, dtype=np.int64)
@@ -253,12 +275,21 @@ class RecBoleModel(Recommender):
             "load_col": {"inter": self._columns()},
             # With benchmark files RecBole neither splits nor reorders; "TO" passes its check.
             "eval_args": {"order": "TO", "group_by": "user", "mode": "full"},
-            "metrics": ["Recall", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
-            "use_gpu": self.params.device == "cuda", "seed": self.seed, "reproducibility": True,
-            "show_progress": False, "state": "WARNING", "log_wandb": False,
-            "save_dataset": False, "save_dataloaders": False, "metric_decimal_place": 6,
+            "metrics": ["Recall", "NDCG"],
+            "topk": [10],
+            "valid_metric": "NDCG@10",
+            "use_gpu": self.params.device == "cuda",
+            "seed": self.seed,
+            "reproducibility": True,
+            "show_progress": False,
+            "state": "WARNING",
+            "log_wandb": False,
+            "save_dataset": False,
+            "save_dataloaders": False,
+            "metric_decimal_place": 6,
             "filter_inter_by_user_or_item": False,
-            "user_inter_num_interval": None, "item_inter_num_interval": None,
+            "user_inter_num_interval": None,
+            "item_inter_num_interval": None,
         }
         config.update(self.params.recbole_config())
         config.update(self._model_config())
@@ -288,9 +319,12 @@ class RecBoleModel(Recommender):
         truth = sp.coo_matrix(self.recbole_truth)
         if truth.shape != train.shape:
             raise ValueError(f"recbole_truth shape {truth.shape} != train shape {train.shape}")
-        _write_rows(folder / f"{_DATASET}.test.inter", header,
-                    np.column_stack([truth.row, truth.col]).astype(np.int64),
-                    np.ones(truth.nnz, np.float32))
+        _write_rows(
+            folder / f"{_DATASET}.test.inter",
+            header,
+            np.column_stack([truth.row, truth.col]).astype(np.int64),
+            np.ones(truth.nnz, np.float32),
+        )
 
     # ---- scoring --------------------------------------------------------------------------
     def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -320,7 +354,8 @@ class RecBoleModel(Recommender):
         if unscorable.any():
             raise UserError(
                 f"{type(self).__name__} cannot fold in users without training interactions "
-                f"({int(unscorable.sum())} here); use a split other than kind = 'users'")
+                f"({int(unscorable.sum())} here); use a split other than kind = 'users'"
+            )
         ids = torch.as_tensor(internal, device=self.device_)
         field = self.model_.USER_ID
         try:
@@ -331,9 +366,13 @@ class RecBoleModel(Recommender):
             step = max(1, _PAIRS_PER_BATCH // n_items)
             parts = []
             for start in range(0, len(ids), step):
-                chunk = ids[start:start + step]
-                pairs = Interaction({field: chunk.repeat_interleave(n_items),
-                                     self.model_.ITEM_ID: every.repeat(len(chunk))})
+                chunk = ids[start : start + step]
+                pairs = Interaction(
+                    {
+                        field: chunk.repeat_interleave(n_items),
+                        self.model_.ITEM_ID: every.repeat(len(chunk)),
+                    }
+                )
                 parts.append(self.model_.predict(pairs.to(self.device_)))
             scores = torch.cat(parts)
         scores = scores.reshape(len(users), -1).float().cpu().numpy()
@@ -343,8 +382,9 @@ class RecBoleModel(Recommender):
 def _write_rows(path: Path, header: str, ids: np.ndarray, weights: np.ndarray) -> None:
     with path.open("w", encoding="utf-8") as handle:
         handle.write(header)
-        np.savetxt(handle, np.column_stack([ids, weights]), fmt=["%d", "%d", "%.6g"],
-                   delimiter="\t")
+        np.savetxt(
+            handle, np.column_stack([ids, weights]), fmt=["%d", "%d", "%.6g"], delimiter="\t"
+        )
 
 
 class RecBoleSequentialModel(SequentialModel, RecBoleModel):
@@ -364,8 +404,12 @@ class RecBoleSequentialModel(SequentialModel, RecBoleModel):
         return ["user_id", "item_id", "item_id_list"]
 
     def _model_config(self) -> dict:
-        return {"MAX_ITEM_LIST_LENGTH": self.params.max_len, "train_neg_sample_args": None,
-                "loss_type": "CE", "alias_of_item_id": ["item_id_list"]}
+        return {
+            "MAX_ITEM_LIST_LENGTH": self.params.max_len,
+            "train_neg_sample_args": None,
+            "loss_type": "CE",
+            "alias_of_item_id": ["item_id_list"],
+        }
 
     def _write_atomic_files(self, folder: Path, train: sp.csr_matrix) -> None:
         """Augmented rows (user, target, previous max_len items), the way RecBole's own
@@ -397,18 +441,23 @@ class RecBoleSequentialModel(SequentialModel, RecBoleModel):
         # Items unseen in training have no RecBole id: drop them from the input sequence.
         mapped = self.item_to_recbole_[query.items]
         kept = mapped > 0
-        lengths = np.add.reduceat(kept, query.indptr[:-1]) if len(kept) else np.zeros(
-            len(users), np.int64)
+        lengths = (
+            np.add.reduceat(kept, query.indptr[:-1])
+            if len(kept)
+            else np.zeros(len(users), np.int64)
+        )
         lengths[query.lengths == 0] = 0
         indptr = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         known = SequenceData(indptr, mapped[kept] - 1, len(self.recbole_to_item_) - 1)
         padded, length = known.padded(self.params.max_len, fill=0, offset=1)
         valid = length > 0
-        interaction = Interaction({
-            self.model_.ITEM_SEQ: torch.as_tensor(padded),
-            self.model_.ITEM_SEQ_LEN: torch.as_tensor(np.maximum(length, 1)),
-        }).to(self.device_)
+        interaction = Interaction(
+            {
+                self.model_.ITEM_SEQ: torch.as_tensor(padded),
+                self.model_.ITEM_SEQ_LEN: torch.as_tensor(np.maximum(length, 1)),
+            }
+        ).to(self.device_)
         scores = self.model_.full_sort_predict(interaction)
         return scores.reshape(len(users), -1).float().cpu().numpy(), valid
 
@@ -467,9 +516,13 @@ class MultVAE(RecBoleModel):
 
     def _model_config(self) -> dict:
         p = self.params
-        return {"mlp_hidden_size": list(p.hidden_sizes), "latent_dimension": p.embedding_size,
-                "dropout_prob": p.dropout_prob, "anneal_cap": p.anneal_cap,
-                "total_anneal_steps": p.total_anneal_steps}
+        return {
+            "mlp_hidden_size": list(p.hidden_sizes),
+            "latent_dimension": p.embedding_size,
+            "dropout_prob": p.dropout_prob,
+            "anneal_cap": p.anneal_cap,
+            "total_anneal_steps": p.total_anneal_steps,
+        }
 
 
 @dataclass(frozen=True)
@@ -489,8 +542,12 @@ class NeuMF(RecBoleModel):
 
     def _model_config(self) -> dict:
         p = self.params
-        return {"mf_embedding_size": p.embedding_size, "mlp_embedding_size": p.embedding_size,
-                "mlp_hidden_size": list(p.mlp_hidden_sizes), "dropout_prob": p.dropout_prob}
+        return {
+            "mf_embedding_size": p.embedding_size,
+            "mlp_embedding_size": p.embedding_size,
+            "mlp_hidden_size": list(p.mlp_hidden_sizes),
+            "dropout_prob": p.dropout_prob,
+        }
 
 
 # ---- sequential models ------------------------------------------------------------------------
@@ -512,9 +569,14 @@ class TransformerParams(RecBoleParams):
             raise ValueError("embedding_size must be a multiple of n_heads")
 
     def _transformer(self) -> dict:
-        return {"hidden_size": self.embedding_size, "n_layers": self.n_layers,
-                "n_heads": self.n_heads, "inner_size": self.inner_size,
-                "hidden_dropout_prob": self.dropout_prob, "attn_dropout_prob": self.dropout_prob}
+        return {
+            "hidden_size": self.embedding_size,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "inner_size": self.inner_size,
+            "hidden_dropout_prob": self.dropout_prob,
+            "attn_dropout_prob": self.dropout_prob,
+        }
 
 
 class SASRec(RecBoleSequentialModel):
@@ -541,8 +603,11 @@ class BERT4Rec(RecBoleSequentialModel):
     Params = BERT4RecParams
 
     def _model_config(self) -> dict:
-        return {**super()._model_config(), **self.params._transformer(),
-                "mask_ratio": self.params.mask_ratio}
+        return {
+            **super()._model_config(),
+            **self.params._transformer(),
+            "mask_ratio": self.params.mask_ratio,
+        }
 
 
 @dataclass(frozen=True)
@@ -569,5 +634,9 @@ class GRU4Rec(RecBoleSequentialModel):
 
     def _model_config(self) -> dict:
         p = self.params
-        return {**super()._model_config(), "hidden_size": p.hidden_size,
-                "num_layers": p.num_layers, "dropout_prob": p.dropout_prob}
+        return {
+            **super()._model_config(),
+            "hidden_size": p.hidden_size,
+            "num_layers": p.num_layers,
+            "dropout_prob": p.dropout_prob,
+        }

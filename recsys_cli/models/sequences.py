@@ -45,7 +45,7 @@ class SequenceData:
         return np.diff(self.indptr)
 
     def row(self, user: int) -> np.ndarray:
-        return self.items[self.indptr[user]:self.indptr[user + 1]]
+        return self.items[self.indptr[user] : self.indptr[user + 1]]
 
     def take(self, users: np.ndarray) -> SequenceData:
         """The sequences of `users`, in that order (a user may repeat)."""
@@ -82,8 +82,10 @@ class SequenceData:
         """(previous, next) item pairs of consecutive interactions within each sequence."""
         rows = np.repeat(np.arange(self.n_users), self.lengths)
         same_user = rows[:-1] == rows[1:]
-        return (self.items[:-1][same_user].astype(np.int64),
-                self.items[1:][same_user].astype(np.int64))
+        return (
+            self.items[:-1][same_user].astype(np.int64),
+            self.items[1:][same_user].astype(np.int64),
+        )
 
     def padded(self, max_len: int, fill: int = 0, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Left-aligned (n_users, max_len) array of the most recent items + offset, and lengths."""
@@ -104,14 +106,15 @@ class SequenceData:
         source_starts = np.where(mask, other.indptr[:-1] + len(self.items), self.indptr[:-1])
         offsets = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths)
         pool = np.concatenate([self.items, other.items])
-        return SequenceData(indptr, pool[np.repeat(source_starts, lengths) + offsets],
-                            self.n_items)
+        return SequenceData(indptr, pool[np.repeat(source_starts, lengths) + offsets], self.n_items)
 
     def to_csr(self, weights: np.ndarray | None = None) -> sp.csr_matrix:
         """users x items CSR; duplicates add up (weights default to 1 per occurrence)."""
         data = np.ones(len(self.items), np.float32) if weights is None else weights
-        matrix = sp.csr_matrix((data.astype(np.float32), self.items.astype(np.int64),
-                                self.indptr.copy()), shape=(self.n_users, self.n_items))
+        matrix = sp.csr_matrix(
+            (data.astype(np.float32), self.items.astype(np.int64), self.indptr.copy()),
+            shape=(self.n_users, self.n_items),
+        )
         matrix.sum_duplicates()
         return matrix
 
@@ -120,18 +123,20 @@ class SequenceData:
         """Rows of a CSR in column-index order: a stand-in where no time order is known."""
         matrix = sp.csr_matrix(matrix)
         matrix.sort_indices()
-        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32),
-                   matrix.shape[1])
+        return cls(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.shape[1])
 
 
 def sequences_from_frame(frame: pl.DataFrame, n_users: int, n_items: int) -> SequenceData:
     """Sequences from indexed interactions (user_idx, item_idx, timestamp), ties by item index."""
     missing = frame["timestamp"].null_count() if "timestamp" in frame.columns else frame.height
     if missing:
-        raise DataError(f"sequential models need timestamps; {missing:,} of {frame.height:,} "
-                        "interactions have none")
+        raise DataError(
+            f"sequential models need timestamps; {missing:,} of {frame.height:,} "
+            "interactions have none"
+        )
     ordered = frame.select("user_idx", "item_idx", "timestamp").sort(
-        "user_idx", "timestamp", "item_idx")
+        "user_idx", "timestamp", "item_idx"
+    )
     users = ordered["user_idx"].to_numpy().astype(np.int64)
     counts = np.bincount(users, minlength=n_users)
     if len(counts) > n_users:
@@ -151,8 +156,12 @@ class SequentialModel:
 
     needs_sequences: ClassVar[bool] = True
 
-    def fit_sequences(self, train: sp.csr_matrix, sequences: SequenceData,
-                      input_sequences: SequenceData | None = None):
+    def fit_sequences(
+        self,
+        train: sp.csr_matrix,
+        sequences: SequenceData,
+        input_sequences: SequenceData | None = None,
+    ):
         inputs = input_sequences if input_sequences is not None else sequences
         for name, seq in (("sequences", sequences), ("input_sequences", inputs)):
             if (seq.n_users, seq.n_items) != train.shape:
@@ -168,8 +177,11 @@ class SequentialModel:
         given = getattr(self, "_given_sequences", None)
         if given is not None:
             return given
-        warnings.warn(f"{type(self).__name__} was fitted without time order (use "
-                      "fit_sequences); item index order stands in for it", stacklevel=4)
+        warnings.warn(
+            f"{type(self).__name__} was fitted without time order (use "
+            "fit_sequences); item index order stands in for it",
+            stacklevel=4,
+        )
         unordered = SequenceData.from_csr(train)
         return unordered, unordered
 

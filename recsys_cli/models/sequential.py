@@ -46,8 +46,9 @@ class Markov(SequentialModel, Recommender):
         if not self.params.self_transitions:
             keep = src != dst
             src, dst = src[keep], dst[keep]
-        counts = sp.csr_matrix((np.ones(len(src), np.float32), (src, dst)),
-                               shape=(self.n_items_, self.n_items_))
+        counts = sp.csr_matrix(
+            (np.ones(len(src), np.float32), (src, dst)), shape=(self.n_items_, self.n_items_)
+        )
         counts.sum_duplicates()
         totals = np.asarray(counts.sum(axis=1)).ravel()
         totals[totals == 0] = 1.0
@@ -60,7 +61,8 @@ class Markov(SequentialModel, Recommender):
         has_last = last >= 0
         onehot = sp.csr_matrix(
             (np.ones(has_last.sum(), np.float32), (np.flatnonzero(has_last), last[has_last])),
-            shape=(len(users), self.n_items_))
+            shape=(len(users), self.n_items_),
+        )
         b = self.params.backoff
         return (1.0 - b) * dense(onehot @ self.transitions_) + b * self.popularity_[None, :]
 
@@ -126,7 +128,11 @@ class SKNN(SequentialModel, Recommender):
                 top = np.broadcast_to(np.arange(n_sessions), (len(block_users), n_sessions))
             values = np.take_along_axis(sim, top, axis=1)
             neighbours = sp.csr_matrix(
-                (values.ravel(), (np.repeat(np.arange(len(block_users)), top.shape[1]),
-                                  top.ravel())), shape=(len(block_users), n_sessions))
+                (
+                    values.ravel(),
+                    (np.repeat(np.arange(len(block_users)), top.shape[1]), top.ravel()),
+                ),
+                shape=(len(block_users), n_sessions),
+            )
             out[block] = dense(neighbours @ self.sessions_)
         return out

@@ -91,8 +91,9 @@ def blend(
     objs = [np.asarray(o, dtype=np.float64) for o in objectives]
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 1 or len(objs) != w.shape[0] or not objs:
-        raise UserError(f"blend needs one weight per objective, got {len(objs)} objectives and "
-                        f"{w.size} weights")
+        raise UserError(
+            f"blend needs one weight per objective, got {len(objs)} objectives and {w.size} weights"
+        )
     if not (np.isfinite(w).all() and (w >= 0.0).all() and w.sum() > 0.0):
         raise UserError(f"blend weights must be finite, >= 0 and not all 0, got {list(w)}")
     z = np.stack([normalise(o, cands, norm) for o in objs])  # (m, users, N)

@@ -61,8 +61,10 @@ def calibration(
     alpha = check_unit("alpha", alpha, low_open=True)
     p = np.ascontiguousarray(history_dist, dtype=np.float64)
     if p.shape != (cands.shape[0], pgi.shape[1]):
-        raise UserError(f"history_dist must have shape (n_users, n_genres) = "
-                        f"{(cands.shape[0], pgi.shape[1])}, got {p.shape}")
+        raise UserError(
+            f"history_dist must have shape (n_users, n_genres) = "
+            f"{(cands.shape[0], pgi.shape[1])}, got {p.shape}"
+        )
     if not np.isfinite(p).all() or (p < 0).any():
         raise UserError("history_dist must be finite and >= 0")
     out = empty_output(cands.shape[0], k)

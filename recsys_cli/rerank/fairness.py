@@ -90,8 +90,9 @@ def fair_exposure(
     cands = check_candidates(candidates, protected.size)
     k = check_k(k)
     if infeasible not in INFEASIBLE:
-        raise UserError(f"unknown infeasible mode {infeasible!r}; choose one of "
-                        f"{', '.join(INFEASIBLE)}")
+        raise UserError(
+            f"unknown infeasible mode {infeasible!r}; choose one of {', '.join(INFEASIBLE)}"
+        )
     table = minimum_protected(k, p, alpha, adjust)
     out = empty_output(cands.shape[0], k)
     if cands.size:

@@ -23,8 +23,9 @@ def _check_common(candidates, attribute, k, infeasible):
     cands = check_candidates(candidates, attr.size)
     k = check_k(k)
     if infeasible not in INFEASIBLE:
-        raise UserError(f"unknown infeasible mode {infeasible!r}; choose one of "
-                        f"{', '.join(INFEASIBLE)}")
+        raise UserError(
+            f"unknown infeasible mode {infeasible!r}; choose one of {', '.join(INFEASIBLE)}"
+        )
     return cands, attr, k
 
 
@@ -80,8 +81,9 @@ def spacing(
     g = _check_count("g", g, 0)
     out = empty_output(cands.shape[0], k)
     if cands.size:
-        _spacing_kernel(cands, attr, int(attr.max(initial=-1)) + 1, k, g, infeasible == "relax",
-                        out)
+        _spacing_kernel(
+            cands, attr, int(attr.max(initial=-1)) + 1, k, g, infeasible == "relax", out
+        )
     return out
 
 

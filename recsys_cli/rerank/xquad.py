@@ -58,14 +58,18 @@ def xquad(
     if variant not in VARIANTS:
         raise UserError(f"unknown xquad variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     pt = np.ascontiguousarray(p_tail, dtype=np.float64)
-    if pt.shape != (cands.shape[0],) or not np.isfinite(pt).all() or (pt < 0).any() or (
-            pt > 1).any():
-        raise UserError(f"p_tail must be a (n_users,) array of values in [0, 1]; got shape "
-                        f"{pt.shape}")
+    if (
+        pt.shape != (cands.shape[0],)
+        or not np.isfinite(pt).all()
+        or (pt < 0).any()
+        or (pt > 1).any()
+    ):
+        raise UserError(
+            f"p_tail must be a (n_users,) array of values in [0, 1]; got shape {pt.shape}"
+        )
     out = empty_output(cands.shape[0], k)
     if cands.size:
-        _xquad_kernel(cands, s, tail, pt, k, lam, variant == "smooth",
-                      out)
+        _xquad_kernel(cands, s, tail, pt, k, lam, variant == "smooth", out)
     return out
 
 

@@ -168,8 +168,15 @@ def test_lastfm_recipe_runs_offline_after_import(tmp_path):
     data_dir = tmp_path / "data"
     imported = invoke("datasets", "import", "lastfm-2k", SHARED_LASTFM, "--data-dir", data_dir)
     assert imported.exit_code == 0, imported.output
-    result = invoke("run", ROOT / "recipes" / "lastfm-2k.toml", "--data-dir", data_dir,
-                    "--results-dir", tmp_path / "r", "--json")
+    result = invoke(
+        "run",
+        ROOT / "recipes" / "lastfm-2k.toml",
+        "--data-dir",
+        data_dir,
+        "--results-dir",
+        tmp_path / "r",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     models = json.loads(result.stdout)["models"]
     assert list(models) == ["popularity", "ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]

@@ -127,7 +127,6 @@ def test_run_evaluates_variants_side_by_side_and_eval_reproduces(tmp_path, recip
     assert table.stdout.index("ndcg@5") < table.stdout.index("ild@5") < table.stdout.index("busi")
 
     # a fresh process has no context from training: eval re-prepares the data from recipe.toml
-    experiment._CONTEXTS.clear()
     (run_dir / "metrics.json").rename(run_dir / "first.json")
     again = invoke("eval", run_dir, "-q")
     assert again.exit_code == 0, again.output
@@ -140,7 +139,6 @@ def test_eval_refuses_changed_data_and_run_refuses_missing_columns(
     result = invoke("train", recipe, "--results-dir", tmp_path / "r", "--json")
     assert result.exit_code == 0, result.output
     run_dir = Path(json.loads(result.stdout)["run_dir"])
-    experiment._CONTEXTS.clear()
     interactions_csv.write_text(interactions_csv.read_text() + "u0,i39,1,1.0\n")
     changed = invoke("eval", run_dir)
     assert changed.exit_code == 2

@@ -39,16 +39,23 @@ def random_recs(seed, n_users, k):
 
 
 def random_csr(rng, n_users):
-    rows = [sorted(rng.choice(N_ITEMS, size=int(rng.integers(0, 5)), replace=False).tolist())
-            for _ in range(n_users)]
+    rows = [
+        sorted(rng.choice(N_ITEMS, size=int(rng.integers(0, 5)), replace=False).tolist())
+        for _ in range(n_users)
+    ]
     indptr = np.cumsum([0] + [len(r) for r in rows])
     indices = np.array([i for r in rows for i in r], dtype=np.int64)
     return rows, indptr, indices
 
 
 def nan_equal(a, b):
-    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
-                               rtol=1e-9, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=float),
+        np.asarray(b, dtype=float),
+        rtol=1e-9,
+        atol=1e-12,
+        equal_nan=True,
+    )
 
 
 def valid(row):
@@ -88,8 +95,10 @@ def test_per_user_metrics_match_references(seed, n_users, k):
 
     nan_equal(ild_cosine(recs, emb), [ild(r, cos) for r in recs])
     nan_equal(ild_jaccard(recs, genres), [ild(r, jac) for r in recs])
-    nan_equal(novelty(recs, item_users, 10),
-              [mean([-math.log2(max(item_users[i], 1) / 10) for i in valid(r)]) for r in recs])
+    nan_equal(
+        novelty(recs, item_users, 10),
+        [mean([-math.log2(max(item_users[i], 1) / 10) for i in valid(r)]) for r in recs],
+    )
     nan_equal(arp(recs, pop), [mean([pop[i] for i in valid(r)]) for r in recs])
     nan_equal(aplt(recs, tail), [mean([float(tail[i]) for i in valid(r)]) for r in recs])
     prof = [mean([pop[i] for i in r]) for r in rows]
@@ -117,15 +126,20 @@ def test_calibration_and_serendipity_match_references(seed, n_users, k):
             return math.nan
         items = valid(row)
         q = [sum(pgi[i][g] for i in items) / len(items) if items else 0.0 for g in range(3)]
-        return sum(pg * math.log(pg / (0.99 * qg + 0.01 * pg))
-                   for pg, qg in zip(p_ref[u], q, strict=True) if pg > 0)
+        return sum(
+            pg * math.log(pg / (0.99 * qg + 0.01 * pg))
+            for pg, qg in zip(p_ref[u], q, strict=True)
+            if pg > 0
+        )
 
     nan_equal(miscalibration(recs, genres, p), [kl(u, r) for u, r in enumerate(recs)])
 
     truth_rows, tptr, tidx = random_csr(rng, n_users)
     popular = np.array([0, 1, 2, -1], dtype=np.int32)
-    expect = [sum(1 for i in valid(r) if i in truth_rows[u] and i not in (0, 1, 2)) / k
-              for u, r in enumerate(recs)]
+    expect = [
+        sum(1 for i in valid(r) if i in truth_rows[u] and i not in (0, 1, 2)) / k
+        for u, r in enumerate(recs)
+    ]
     nan_equal(serendipity(recs, tptr, tidx, popular), expect)
     per_user = np.tile(popular, (n_users, 1))
     nan_equal(serendipity(recs, tptr, tidx, per_user), expect)

@@ -20,8 +20,13 @@ N_ITEMS = 12
 
 
 def nan_equal(a, b):
-    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
-                               rtol=1e-9, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=float),
+        np.asarray(b, dtype=float),
+        rtol=1e-9,
+        atol=1e-12,
+        equal_nan=True,
+    )
 
 
 def naive_gini(x):
@@ -44,8 +49,10 @@ def test_business_metrics_match_references(seed, n_users, k):
         recs[u, :n] = rng.choice(N_ITEMS, size=n, replace=False)
     group = rng.random(N_ITEMS) < 0.4
     artist = rng.integers(-1, 5, size=N_ITEMS)
-    hist = [rng.choice(N_ITEMS, size=int(rng.integers(0, 4)), replace=False).tolist()
-            for _ in range(n_users)]
+    hist = [
+        rng.choice(N_ITEMS, size=int(rng.integers(0, 4)), replace=False).tolist()
+        for _ in range(n_users)
+    ]
     indptr = np.cumsum([0] + [len(h) for h in hist])
     indices = np.array([i for h in hist for i in h], dtype=np.int64)
     bins = rng.integers(0, 10, size=5)
@@ -71,8 +78,9 @@ def test_business_metrics_match_references(seed, n_users, k):
         return sum(math.sqrt(c) for c in counts.values())
 
     nan_equal(exposure_share(recs, group), [share(r) for r in recs])
-    nan_equal(discovery_rate(recs, artist, indptr, indices),
-              [disc(u, r) for u, r in enumerate(recs)])
+    nan_equal(
+        discovery_rate(recs, artist, indptr, indices), [disc(u, r) for u, r in enumerate(recs)]
+    )
     nan_equal(fair_marketplace(recs, artist, bins), [psi(r) for r in recs])
     expo = [sum(1 for r in recs for i in r if i >= 0 and artist[i] == a) for a in range(5)]
     nan_equal(provider_gini(recs, artist, 5), naive_gini(expo))

@@ -57,8 +57,11 @@ def test_library_fixes_applied_on_import():
 
 
 def test_params_validate_from_toml_tables():
-    params = build(adapter.SASRec.Params, {"max_len": 10, "embedding_size": 32, "n_layers": 1,
-                                          "device": "cuda"}, "models[0].params")
+    params = build(
+        adapter.SASRec.Params,
+        {"max_len": 10, "embedding_size": 32, "n_layers": 1, "device": "cuda"},
+        "models[0].params",
+    )
     assert params.max_len == 10 and params.device == "cuda"
     vae = build(adapter.MultVAE.Params, {"hidden_sizes": [200, 100]}, "p")
     assert vae.hidden_sizes == (200, 100)
@@ -73,18 +76,27 @@ def test_missing_values_are_filled_and_a_left_nan_is_caught(tmp_path, monkeypatc
     Config, create_dataset, *_ = adapter._import_recbole()
     folder = tmp_path / "data" / "nan"
     folder.mkdir(parents=True)
-    (folder / "nan.inter").write_text(textwrap.dedent("""\
+    (folder / "nan.inter").write_text(
+        textwrap.dedent("""\
         user_id:token\titem_id:token\tweight:float
         1\t1\t2.0
         1\t2\t
         2\t1\t4.0
-        """))
+        """)
+    )
     monkeypatch.chdir(tmp_path)
     with adapter._recbole_side_effects_in(tmp_path):
-        config = Config(model="BPR", dataset="nan", config_dict={
-            "data_path": str(tmp_path / "data"), "checkpoint_dir": str(tmp_path / "saved"),
-            "load_col": {"inter": ["user_id", "item_id", "weight"]}, "normalize_all": False,
-            "state": "WARNING"})
+        config = Config(
+            model="BPR",
+            dataset="nan",
+            config_dict={
+                "data_path": str(tmp_path / "data"),
+                "checkpoint_dir": str(tmp_path / "saved"),
+                "load_col": {"inter": ["user_id", "item_id", "weight"]},
+                "normalize_all": False,
+                "state": "WARNING",
+            },
+        )
         dataset = create_dataset(config)
     adapter.check_no_missing(dataset)
     weights = dataset.inter_feat["weight"].to_numpy()
@@ -133,8 +145,10 @@ def test_bpr_beats_popularity_and_agrees_with_recboles_evaluator(ml100k, popular
         patch.chdir(cwd)
         fit_in_time_order(model, train, parts)
         ours = accuracy_at_10(model, train, truth, users)
-    print(f"BPR ours {ours}, RecBole {model.recbole_test_result_}, popularity {popularity}, "
-          f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}")
+    print(
+        f"BPR ours {ours}, RecBole {model.recbole_test_result_}, popularity {popularity}, "
+        f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}"
+    )
     assert list(cwd.iterdir()) == []  # no log/, log_tensorboard/ or saved/ in the cwd
     assert (tmp_path / "run" / "log_tensorboard").is_dir()
     assert len(model.losses_) == 10 and model.losses_[-1] < model.losses_[0]
@@ -148,12 +162,15 @@ def test_bpr_beats_popularity_and_agrees_with_recboles_evaluator(ml100k, popular
 def test_tiny_sasrec_beats_popularity(ml100k, popularity, tmp_path, monkeypatch):
     parts, train, truth, users = ml100k
     monkeypatch.chdir(tmp_path)
-    params = adapter.SASRec.Params(epochs=3, max_len=10, embedding_size=32, n_layers=1,
-                                   n_heads=2, inner_size=64, num_threads=1)
+    params = adapter.SASRec.Params(
+        epochs=3, max_len=10, embedding_size=32, n_layers=1, n_heads=2, inner_size=64, num_threads=1
+    )
     model = fit_in_time_order(adapter.SASRec(params, seed=0), train, parts)
     ours = accuracy_at_10(model, train, truth, users)
-    print(f"SASRec ours {ours}, popularity {popularity}, "
-          f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}")
+    print(
+        f"SASRec ours {ours}, popularity {popularity}, "
+        f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}"
+    )
     assert list(Path(tmp_path).iterdir()) == []
     assert ours["ndcg"] > popularity["ndcg"] + 0.005
     # The input is the user's history in time order: reversing it must change the lists.
@@ -172,15 +189,21 @@ SEQUENTIAL_TINY = {**TINY, "max_len": 5}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, params", [
-    ("BPR", TINY), ("LightGCN", {**TINY, "n_layers": 1}),
-    ("MultVAE", {**TINY, "hidden_sizes": (32,)}), ("NeuMF", {**TINY, "mlp_hidden_sizes": (16,)}),
-    ("SASRec", {**SEQUENTIAL_TINY, "n_layers": 1, "inner_size": 16}),
-    ("BERT4Rec", {**SEQUENTIAL_TINY, "n_layers": 1, "inner_size": 16}),
-    ("GRU4Rec", {**SEQUENTIAL_TINY, "hidden_size": 16}),
-])
-def test_every_model_trains_and_ranks_unseen_catalogue_items(ml100k, name, params, tmp_path,
-                                                             monkeypatch):
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("BPR", TINY),
+        ("LightGCN", {**TINY, "n_layers": 1}),
+        ("MultVAE", {**TINY, "hidden_sizes": (32,)}),
+        ("NeuMF", {**TINY, "mlp_hidden_sizes": (16,)}),
+        ("SASRec", {**SEQUENTIAL_TINY, "n_layers": 1, "inner_size": 16}),
+        ("BERT4Rec", {**SEQUENTIAL_TINY, "n_layers": 1, "inner_size": 16}),
+        ("GRU4Rec", {**SEQUENTIAL_TINY, "hidden_size": 16}),
+    ],
+)
+def test_every_model_trains_and_ranks_unseen_catalogue_items(
+    ml100k, name, params, tmp_path, monkeypatch
+):
     """One epoch on 150 users: finite loss, full lists of known items, history excluded."""
     monkeypatch.chdir(tmp_path)
     parts, train, _, _ = ml100k

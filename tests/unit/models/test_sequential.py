@@ -16,9 +16,14 @@ from recsys_cli.models.sequential import SKNN, Markov, MarkovParams, SKNNParams
 def frame(rows):
     """(user_idx, item_idx, timestamp) rows as an indexed interactions frame."""
     users, items, times = zip(*rows, strict=True)
-    return pl.DataFrame({"user_idx": np.array(users, np.int32), "item_idx": np.array(items, np.int32),
-                         "timestamp": np.array(times, np.int64),
-                         "weight": np.ones(len(rows), np.float32)})
+    return pl.DataFrame(
+        {
+            "user_idx": np.array(users, np.int32),
+            "item_idx": np.array(items, np.int32),
+            "timestamp": np.array(times, np.int64),
+            "weight": np.ones(len(rows), np.float32),
+        }
+    )
 
 
 def seqs(rows: list[list[int]], n_items: int) -> SequenceData:
@@ -28,11 +33,13 @@ def seqs(rows: list[list[int]], n_items: int) -> SequenceData:
 
 
 def random_sequences(rng, n_users=30, n_items=25, max_len=12) -> SequenceData:
-    return seqs([list(rng.integers(0, n_items, rng.integers(0, max_len))) for _ in range(n_users)],
-                n_items)
+    return seqs(
+        [list(rng.integers(0, n_items, rng.integers(0, max_len))) for _ in range(n_users)], n_items
+    )
 
 
 # ---- SequenceData --------------------------------------------------------------------------------
+
 
 def test_sequences_from_frame_orders_by_time_then_item():
     data = frame([(1, 5, 30), (0, 2, 20), (1, 3, 10), (0, 4, 20), (0, 1, 5), (1, 0, 30)])
@@ -44,7 +51,8 @@ def test_sequences_from_frame_orders_by_time_then_item():
 
 def test_sequences_from_frame_rejects_missing_timestamps():
     data = frame([(0, 1, 1), (0, 2, 2)]).with_columns(
-        pl.Series("timestamp", [1, None], dtype=pl.Int64))
+        pl.Series("timestamp", [1, None], dtype=pl.Int64)
+    )
     with pytest.raises(Exception, match="timestamps"):
         sequences_from_frame(data, 1, 3)
 
@@ -103,11 +111,13 @@ def test_markov_backoff_mixes_popularity():
     model = fitted(Markov(MarkovParams(backoff=b)), TOY, 5, inputs=[[0, 1], [], [], []])
     popularity = np.array([2, 3, 2, 1, 0]) / 8
     expected = (1 - b) * np.array([0, 0, 2 / 3, 1 / 3, 0]) + b * popularity
-    np.testing.assert_allclose(model._scores(np.array([0]), sp.csr_matrix((1, 5)))[0], expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        model._scores(np.array([0]), sp.csr_matrix((1, 5)))[0], expected, rtol=1e-6
+    )
     # A user without input gets popularity alone.
-    np.testing.assert_allclose(model._scores(np.array([1]), sp.csr_matrix((1, 5)))[0],
-                               b * popularity, rtol=1e-6)
+    np.testing.assert_allclose(
+        model._scores(np.array([1]), sp.csr_matrix((1, 5)))[0], b * popularity, rtol=1e-6
+    )
 
 
 def naive_markov(sequences: SequenceData, inputs: SequenceData, users, backoff, self_transitions):
@@ -137,8 +147,9 @@ def test_markov_matches_naive_reference(self_transitions):
     model.fit_sequences(train.to_csr(), train, inputs)
     users = rng.permutation(train.n_users)
     got = model._scores(users, inputs.take(users).to_csr())
-    np.testing.assert_allclose(got, naive_markov(train, inputs, users, 0.05, self_transitions),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        got, naive_markov(train, inputs, users, 0.05, self_transitions), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_markov_recommend_excludes_history_and_follows_last_item():
@@ -155,11 +166,11 @@ def test_plain_fit_warns_that_time_order_is_missing():
 
 def test_fit_in_time_order_uses_the_split_order():
     # user 0 watched 4 then 2 then 3 (in time); item-index order would say 2, 3, 4.
-    data = frame([(0, 4, 1), (0, 2, 2), (0, 3, 3), (0, 1, 4),
-                  (1, 4, 1), (1, 2, 2), (1, 0, 3)])
+    data = frame([(0, 4, 1), (0, 2, 2), (0, 3, 3), (0, 1, 4), (1, 4, 1), (1, 2, 2), (1, 0, 3)])
     parts = split(data, SplitConfig(kind="leave_last", n=1), seed=0)
-    train = sp.csr_matrix((np.ones(parts.fit.height), (parts.fit["user_idx"], parts.fit["item_idx"])),
-                          shape=(2, 5))
+    train = sp.csr_matrix(
+        (np.ones(parts.fit.height), (parts.fit["user_idx"], parts.fit["item_idx"])), shape=(2, 5)
+    )
     model = fit_in_time_order(Markov(MarkovParams(backoff=0.0)), train, parts)
     assert model.input_sequences_.row(0).tolist() == [4, 2, 3]
     scores = model._scores(np.array([1]), sp.csr_matrix((1, 5)))[0]
@@ -168,12 +179,13 @@ def test_fit_in_time_order_uses_the_split_order():
 
 # ---- SKNN ----------------------------------------------------------------------------------------
 
+
 def naive_sknn(train: SequenceData, inputs: SequenceData, users, params: SKNNParams):
     n_users, n_items = train.n_users, train.n_items
     binary = [set(train.row(v).tolist()) for v in range(n_users)]
     out = []
     for u in users:
-        recent = inputs.row(u)[-params.window:].tolist()
+        recent = inputs.row(u)[-params.window :].tolist()
         weights: dict[int, float] = {}
         for steps, item in enumerate(reversed(recent)):
             w = (params.window - steps) / params.window if params.decay == "linear" else 1.0
@@ -184,8 +196,9 @@ def naive_sknn(train: SequenceData, inputs: SequenceData, users, params: SKNNPar
             if v == u or not binary[v] or norm == 0:
                 continue
             sims[v] = sum(w for i, w in weights.items() if i in binary[v]) / (
-                norm * np.sqrt(len(binary[v])))
-        chosen = np.argsort(-sims, kind="stable")[:params.neighbors]
+                norm * np.sqrt(len(binary[v]))
+            )
+        chosen = np.argsort(-sims, kind="stable")[: params.neighbors]
         scores = np.zeros(n_items)
         for v in chosen:
             for i in binary[v]:
@@ -202,15 +215,15 @@ def test_sknn_matches_naive_reference_with_all_neighbours(decay):
     model = SKNN(params).fit_sequences(train.to_csr(), train, inputs)
     users = rng.permutation(train.n_users)
     got = model._scores(users, inputs.take(users).to_csr())
-    np.testing.assert_allclose(got, naive_sknn(train, inputs, users, params), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(got, naive_sknn(train, inputs, users, params), rtol=1e-5, atol=1e-6)
 
 
 def test_sknn_top_k_neighbours_hand_computed():
     # Query user 0 recently had [5, 1, 2] (window 2 keeps [1, 2], linear weights 0.5 and 1).
     train = [[5, 1, 2], [1, 2, 3], [2, 4], [0, 1]]
     model = SKNN(SKNNParams(neighbors=1, window=2, decay="linear")).fit_sequences(
-        seqs(train, 6).to_csr(), seqs(train, 6))
+        seqs(train, 6).to_csr(), seqs(train, 6)
+    )
     scores = model._scores(np.array([0]), sp.csr_matrix((1, 6)))[0]
     norm = np.sqrt(0.5**2 + 1.0**2)
     sim_1 = (0.5 + 1.0) / (norm * np.sqrt(3))  # beats user 2: 1.0 / (norm sqrt 2), user 3: 0.5/...

@@ -99,7 +99,7 @@ def test_single_weight_equals_ordering_by_that_objective(seed, norm, mode, which
         vals = objs[which][u][valid]
         expect = cands[u][valid][np.argsort(-vals, kind="stable")][:6]
         np.testing.assert_array_equal(got[u, : expect.size], expect)
-        assert (got[u, expect.size:] == -1).all()
+        assert (got[u, expect.size :] == -1).all()
 
 
 def test_normalise_hand_cases():
@@ -150,8 +150,19 @@ def test_gather_and_k_larger_than_n():
     ],
 )
 def test_invalid_input_raises_user_error(kwargs):
-    args = {"objectives": [np.array([[1.0, 2.0]])], "weights": [1.0], "norm": "minmax",
-            "mode": "weighted", **kwargs}
+    args = {
+        "objectives": [np.array([[1.0, 2.0]])],
+        "weights": [1.0],
+        "norm": "minmax",
+        "mode": "weighted",
+        **kwargs,
+    }
     with pytest.raises(UserError):
-        blend(np.array([[0, 1]], dtype=np.int32), args["objectives"], args["weights"], 2,
-              args["norm"], args["mode"])
+        blend(
+            np.array([[0, 1]], dtype=np.int32),
+            args["objectives"],
+            args["weights"],
+            2,
+            args["norm"],
+            args["mode"],
+        )

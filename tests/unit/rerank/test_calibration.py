@@ -20,8 +20,11 @@ def minmax(s):
 
 
 def kl_reference(p, q, alpha):
-    return sum(pg * math.log(pg / ((1 - alpha) * qg + alpha * pg)) for pg, qg in zip(p, q, strict=True)
-               if pg > 0)
+    return sum(
+        pg * math.log(pg / ((1 - alpha) * qg + alpha * pg))
+        for pg, qg in zip(p, q, strict=True)
+        if pg > 0
+    )
 
 
 def calibration_reference(cands, scores, genres, p, k, lam, alpha=0.01):
@@ -33,6 +36,7 @@ def calibration_reference(cands, scores, genres, p, k, lam, alpha=0.01):
         rel = minmax(s)
         chosen = []
         while len(chosen) < min(k, len(items)):
+
             def obj(i, chosen=chosen, items=items, rel=rel, u=u):
                 sel = [*chosen, i]
                 q = [sum(pgi[items[j]][g] for j in sel) / len(sel) for g in range(len(p[u]))]
@@ -121,5 +125,12 @@ def test_item_genre_distribution_rows():
 def test_invalid_input_raises_user_error(kwargs):
     args = {"lam": 0.5, "alpha": 0.01, "p": np.full((1, 2), 0.5), **kwargs}
     with pytest.raises(UserError):
-        calibration(np.array([[0, 1]], dtype=np.int32), np.array([[1.0, 0.0]]),
-                    np.eye(2, dtype=bool), args["p"], 2, args["lam"], args["alpha"])
+        calibration(
+            np.array([[0, 1]], dtype=np.int32),
+            np.array([[1.0, 0.0]]),
+            np.eye(2, dtype=bool),
+            args["p"],
+            2,
+            args["lam"],
+            args["alpha"],
+        )

@@ -101,7 +101,7 @@ def test_theta_to_one_returns_relevance_order(theta):
     for u in range(25):
         valid = cands[u][cands[u] >= 0][:10]
         np.testing.assert_array_equal(got[u, : valid.size], valid)
-        assert (got[u, valid.size:] == -1).all()
+        assert (got[u, valid.size :] == -1).all()
 
 
 def test_hand_case_duplicates_stop_and_fill():

@@ -122,5 +122,11 @@ def test_hand_case_protected_item_moves_up():
 def test_invalid_input_raises_user_error(kwargs):
     args = {"p": 0.5, "alpha": 0.1, "infeasible": "truncate", "k": 2, **kwargs}
     with pytest.raises(UserError):
-        fair_exposure(np.array([[0, 1]], dtype=np.int32), np.array([True, False]), args["k"],
-                      args["p"], args["alpha"], infeasible=args["infeasible"])
+        fair_exposure(
+            np.array([[0, 1]], dtype=np.int32),
+            np.array([True, False]),
+            args["k"],
+            args["p"],
+            args["alpha"],
+            infeasible=args["infeasible"],
+        )

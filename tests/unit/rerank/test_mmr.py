@@ -48,6 +48,7 @@ def mmr_reference(cands, scores, emb, k, lam):
         chosen = []
         left = list(range(len(items)))
         while left and len(chosen) < k:
+
             def obj(i, chosen=chosen, items=items, rel=rel):
                 pen = max((cosine(emb[items[i]], emb[items[j]]) for j in chosen), default=0.0)
                 return lam * rel[i] - (1 - lam) * pen

@@ -34,8 +34,11 @@ def spacing_reference(cands, attr, k, g, relax):
         lst = []
         while left and len(lst) < k:
             t = len(lst)
-            ok = [i for i in left
-                  if attr[i] < 0 or all(attr[lst[s]] != attr[i] for s in range(max(0, t - g), t))]
+            ok = [
+                i
+                for i in left
+                if attr[i] < 0 or all(attr[lst[s]] != attr[i] for s in range(max(0, t - g), t))
+            ]
             if ok:
                 item = ok[0]
             elif relax:
@@ -60,8 +63,13 @@ def naive_spacing_ok(recs, attr, g):
     res = []
     for row in recs:
         items = [i for i in row if i >= 0]
-        res.append(all(attr[items[p]] < 0 or attr[items[p]] != attr[items[q]] or q - p > g
-                       for p in range(len(items)) for q in range(p + 1, len(items))))
+        res.append(
+            all(
+                attr[items[p]] < 0 or attr[items[p]] != attr[items[q]] or q - p > g
+                for p in range(len(items))
+                for q in range(p + 1, len(items))
+            )
+        )
     return np.array(res)
 
 

@@ -24,6 +24,7 @@ def xquad_reference(cands, scores, tail, p_tail, k, lam, variant):
         rel = minmax(s)
         chosen = []
         while len(chosen) < min(k, len(items)):
+
             def obj(i, chosen=chosen, items=items, rel=rel, u=u):
                 total = 0.0
                 for is_tail, pc in ((True, p_tail[u]), (False, 1 - p_tail[u])):
@@ -101,5 +102,12 @@ def test_tail_preference_from_profiles():
 def test_invalid_input_raises_user_error(kwargs):
     args = {"variant": "binary", "p_tail": np.array([0.5]), **kwargs}
     with pytest.raises(UserError):
-        xquad(np.array([[0, 1]], dtype=np.int32), np.array([[1.0, 0.0]]),
-              np.array([True, False]), args["p_tail"], 2, 0.5, args["variant"])
+        xquad(
+            np.array([[0, 1]], dtype=np.int32),
+            np.array([[1.0, 0.0]]),
+            np.array([True, False]),
+            args["p_tail"],
+            2,
+            0.5,
+            args["variant"],
+        )
