@@ -155,12 +155,13 @@ def _unit(name: str, value: float) -> None:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
 
 
-Similarity = Literal["genres", "factors"]
+Similarity = Literal["genres", "factors", "artist"]
 
 
 @dataclass(frozen=True)
 class MMRParams:
-    """Maximal Marginal Relevance; similarity = cosine of genre multi-hot or ALS item factors."""
+    """Maximal Marginal Relevance; similarity = cosine of genre multi-hot, ALS item factors, or
+    same artist (one-hot artist vectors)."""
 
     lambda_: float = 0.5
     similarity: Similarity = "genres"

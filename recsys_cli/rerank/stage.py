@@ -22,6 +22,8 @@ from recsys_cli.errors import UserError
 from recsys_cli.metrics import REQUIRED_COLUMNS, split_metric
 
 GENRES = "genres"
+# One-hot similarity vectors are dense: at most this many cells (float32: 1 GiB).
+MAX_ONE_HOT_CELLS = 1 << 28
 
 
 @dataclass
@@ -137,9 +139,12 @@ class RerankContext:
         return self._cached(("attribute", name), make)
 
     def embeddings(self, similarity: str, needed_by: str) -> np.ndarray:
-        """Item vectors whose cosine is the similarity: genre multi-hot or ALS item factors."""
+        """Item vectors whose cosine is the similarity: genre multi-hot, ALS item factors, or
+        one-hot artist (similarity 1 for two items of the same artist, else 0)."""
         if similarity == "genres":
             return self.genres(needed_by)
+        if similarity == "artist":
+            return self._cached(("artist-one-hot",), lambda: self._one_hot("artist", needed_by))
 
         def make():
             from recsys_cli.models.registry import create_model, model_params_class
@@ -149,6 +154,20 @@ class RerankContext:
             return np.ascontiguousarray(model.item_factors_, dtype=np.float64)
 
         return self._cached(("factors",), make)
+
+    def _one_hot(self, name: str, needed_by: str) -> np.ndarray:
+        codes = self.attribute(name, needed_by)
+        width = int(codes.max()) + 1 if len(codes) else 0
+        if self.n_items * max(width, 1) > MAX_ONE_HOT_CELLS:
+            raise UserError(
+                f"{needed_by}: similarity = {name!r} needs a {self.n_items:,} x {width:,} one-hot "
+                f"matrix, over the {MAX_ONE_HOT_CELLS:,}-cell limit; use a provider_cap or "
+                "spacing step on that column instead"
+            )
+        matrix = np.zeros((self.n_items, max(width, 1)), dtype=np.float32)
+        known = codes >= 0
+        matrix[np.flatnonzero(known), codes[known]] = 1.0
+        return matrix
 
     def group(self, name: str) -> np.ndarray:
         """Boolean item mask of a recipe group (see `GroupConfig`)."""
@@ -242,6 +261,8 @@ def check_columns(ctx: RerankContext, recipe: Recipe) -> None:
             params = step.params
             if getattr(params, "similarity", None) == "genres" or step.reranker == "calibration":
                 ctx.column(GENRES, where)
+            if getattr(params, "similarity", None) == "artist":
+                ctx.column("artist", where)
             if step.reranker in ("provider_cap", "spacing"):
                 ctx.column(params.column, where)
 

@@ -189,3 +189,20 @@ def test_for_recipe_recomputes_groups_and_keeps_data_caches():
     assert wider.group("g").sum() == 5  # below the maximum: all but the most popular item
     assert wider.genres() is genres
     assert ctx.group("g").sum() == 3
+
+
+def test_artist_similarity_is_same_artist_one_hot_and_mmr_separates_artists():
+    ctx = context()
+    vectors = ctx.embeddings("artist", "mmr")
+    similarity = vectors @ vectors.T
+    # a:X, b:Y, c:Y, d:Z, e:Z, f:unknown (no vector: similar to nothing)
+    assert similarity[1, 2] == 1.0 and similarity[3, 4] == 1.0 and similarity[0, 1] == 0.0
+    assert similarity[5].sum() == 0.0
+    # Relevance order b, c, d, e, a: with a strong diversity weight MMR avoids a second Y or Z
+    # item while another artist is left.
+    candidates = np.array([[1, 2, 3, 4, 0]], dtype=np.int32)
+    scores = np.array([[1.0, 0.95, 0.9, 0.85, 0.5]], dtype=np.float32)
+    step = StepConfig("mmr", MMRParams(lambda_=0.3, similarity="artist"))
+    variant = VariantConfig("v", (step,), length=3)
+    items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history[[0]])
+    assert items[0].tolist() == [1, 3, 0]
