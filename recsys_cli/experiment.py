@@ -272,6 +272,8 @@ def write_run(
             "status",
         )
         write_parquet(run_dir / "test.parquet", test)
+        write_parquet(run_dir / "users.parquet", _user_profiles(data))
+        write_parquet(run_dir / "items.parquet", _item_profiles(data))
         write_parquet(run_dir / "candidates.parquet", pl.concat(candidates))
         write_parquet(run_dir / "recommendations.parquet", pl.concat(recommendations))
         timings = {"models": {o.label: o.timings for o in outputs}}
@@ -313,6 +315,27 @@ def context_for_run(run_dir: Path, data_dir: Path | None = None):
     return build_context(recipe, data)
 
 
+def _user_profiles(data: Prepared) -> pl.DataFrame:
+    """user, train_interactions: what each evaluated user gave the models (for slices)."""
+    activity = np.diff(data.model_input.indptr)[data.eval_users]
+    return pl.DataFrame(
+        {
+            "user": data.indexed.user_ids.gather(data.eval_users),
+            "train_interactions": activity.astype(np.int64),
+        }
+    )
+
+
+def _item_profiles(data: Prepared) -> pl.DataFrame:
+    """item, train_users: training popularity of every item (for popularity-band slices)."""
+    return pl.DataFrame(
+        {
+            "item": data.indexed.item_ids,
+            "train_users": np.diff(data.fit.tocsc().indptr).astype(np.int64),
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Evaluation:
     per_user: pl.DataFrame
@@ -339,8 +362,12 @@ def evaluate_run(
     *,
     context=None,
     data_dir: Path | None = None,
+    truth_items: pl.Series | None = None,
 ) -> Evaluation:
     """Evaluate the stored recommendations of a run against its stored truth (original ids).
+
+    `truth_items` restricts the held-out truth to those items (a popularity-band slice: only
+    users with held-out items in the band are evaluated, on the full lists).
 
     Accuracy comes from the stored files alone; beyond-accuracy and business metrics also need the
     item side data (`context`, else `context_for_run`). Catalogue-level metrics (coverage, gini,
@@ -348,6 +375,8 @@ def evaluate_run(
     """
     recs = pl.read_parquet(run_dir / "recommendations.parquet")
     test = pl.read_parquet(run_dir / "test.parquet").filter(pl.col("status") == "evaluated")
+    if truth_items is not None:
+        test = test.filter(pl.col("item").is_in(truth_items.implode()))
     depth = int(recs["rank"].max() or 0)
     if max(cutoffs) > depth:
         raise UserError(

@@ -105,6 +105,14 @@ def evaluate(
             "business (discovery,provider_gini,fair_marketplace,exposure_share[GROUP])."
         ),
     ] = None,
+    slice_: Annotated[
+        str | None,
+        typer.Option(
+            "--slice",
+            help="Break the table down by user_activity (training-activity quartiles) or "
+            "item_popularity (head/mid/tail items); prints only, writes nothing.",
+        ),
+    ] = None,
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -126,6 +134,9 @@ def evaluate(
             raise UserError(f"--metrics: {problem}")
     if min(chosen_cutoffs) < 1:
         raise UserError("--cutoffs: cutoffs must be positive integers")
+    if slice_ is not None:
+        _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, as_json)
+        return
     evaluation = evaluate_run(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
     if (run_dir / "metrics.json").exists():
         # Never overwrite an earlier evaluation: a re-evaluation gets its own folder.
@@ -136,6 +147,29 @@ def evaluate(
         save_evaluation(evaluation, run_dir)
         target = run_dir
     _show(evaluation, load_manifest(run_dir), target, as_json, quiet)
+
+
+def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, as_json) -> None:
+    from recsys_cli.evaluation.slices import sliced_summaries
+    from recsys_cli.experiment import context_for_run, evaluate_run, load_manifest
+    from recsys_cli.metrics import metric_kind
+    from recsys_cli.results.report import metrics_table
+
+    beyond = any(metric_kind(m) != "accuracy" for m in metrics)
+    context = context_for_run(run_dir, data_dir) if beyond else None
+
+    def evaluate(truth_items):
+        return evaluate_run(run_dir, cutoffs, metrics, context=context, truth_items=truth_items)
+
+    slices = sliced_summaries(run_dir, kind, evaluate)
+    if as_json:
+        print(json.dumps({name: summary.to_dicts() for name, summary in slices.items()}, indent=2))
+        return
+    for name, summary in slices.items():
+        console.print(metrics_table(summary, title=f"{kind}: {name}"))
+    cold = load_manifest(run_dir)["counts"].get("cold_users_excluded", 0)
+    if kind == "user_activity" and cold:
+        err_console.print(f"[dim]cold users (no training history): {cold:,}, not evaluable[/dim]")
 
 
 def _recipe_dirs() -> list[Path]:

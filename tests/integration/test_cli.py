@@ -182,3 +182,25 @@ def test_lastfm_recipe_runs_offline_after_import(tmp_path):
     assert list(models) == ["popularity", "ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]
     for name in ["ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]:
         assert models[name]["ndcg@10"]["mean"] > models["popularity"]["ndcg@10"]["mean"]
+
+
+def test_eval_slices_regroup_per_user_values_and_restrict_truth(tmp_path, recipe):
+    assert invoke("run", recipe, "--results-dir", tmp_path / "r", "-q").exit_code == 0
+    (run_dir,) = run_dirs(tmp_path / "r")
+    result = invoke("eval", run_dir, "--slice", "user_activity", "--json")
+    assert result.exit_code == 0, result.output
+    slices = json.loads(result.stdout)
+    per_user = pl.read_parquet(run_dir / "per_user.parquet")
+    users = pl.read_parquet(run_dir / "users.parquet")
+    total = sum(
+        row["users"]
+        for rows in slices.values()
+        for row in rows
+        if row["model"] == "ease" and row["metric"] == "ndcg" and row["cutoff"] == 10
+    )
+    assert total == users.height == per_user["user"].n_unique()
+    bands = json.loads(invoke("eval", run_dir, "--slice", "item_popularity", "--json").stdout)
+    assert set(bands) <= {"head items", "mid items", "tail items"} and bands
+    assert not (run_dir / "evals").exists()  # slicing writes nothing
+    bad = invoke("eval", run_dir, "--slice", "country")
+    assert bad.exit_code == 2 and "not one of user_activity, item_popularity" in bad.stderr
