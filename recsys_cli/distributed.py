@@ -1,0 +1,422 @@
+"""Sweeps and evaluation on a Dask distributed cluster, with results identical to one process.
+
+The only module that imports dask/distributed, always inside functions: `import recsys_cli` never
+needs the `distributed` extra. Workers read and write run directories by path, so the results
+directory must be on storage every worker sees at the same path (one machine, or a shared
+filesystem such as NFS on a cluster).
+
+Exactly once: a sweep point's task writes into a temporary directory whose name is unique to that
+attempt (`.tmp-<final name>.<token>`), never into the final one. Only the client renames a finished
+attempt to the point's final name, once per point, in the order results arrive; any other attempt
+of the same point (one retried after its worker died, whose temporary directory may be half
+written) is removed. A directory without the `.tmp-` prefix is therefore always complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from recsys_cli.errors import UserError
+from recsys_cli.experiment import Step, SweepPoint, silent_step
+
+INSTALL_HINT = "pip install 'recsys-cli[distributed]'"
+# A task whose worker dies is rescheduled by the scheduler anyway; retries also cover a task that
+# fails with an exception on a sick worker (e.g. out of disk), at most this many times more.
+RETRIES = 2
+
+
+def _distributed():
+    """The `distributed` package, or one clear line saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise UserError(
+            f"--workers/--scheduler need Dask distributed, which is not installed: {INSTALL_HINT}"
+        ) from None
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(
+    workers: int | None = None, scheduler: str | None = None, timeout: float = 10.0
+) -> Iterator:
+    """A `distributed.Client`: a local cluster of `workers` processes, or an existing scheduler.
+
+    A local cluster listens on 127.0.0.1 only (one thread per worker process, so BLAS and numba
+    do not oversubscribe cores) and is closed on exit; an existing scheduler is left running.
+    """
+    if (workers is None) == (scheduler is None):
+        raise UserError("give either --workers N (a local cluster) or --scheduler tcp://HOST:PORT")
+    distributed = _distributed()
+    if workers is not None:
+        if workers < 1:
+            raise UserError(f"--workers {workers}: needs at least one worker")
+        with (
+            distributed.LocalCluster(
+                n_workers=workers,
+                processes=True,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = distributed.Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise UserError(
+            f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({error}); start one "
+            "with `dask scheduler` and pass the tcp://HOST:PORT address it prints"
+        ) from None
+    with client:
+        yield client
+
+
+def worker_count(client) -> int:
+    """Workers currently connected to the client's scheduler."""
+    return len(client.scheduler_info().get("workers", {}))
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SplitFingerprint:
+    """Stands in for `Split` on workers: write_run only reads its fingerprint."""
+
+    value: str
+
+    def fingerprint(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every point needs, shipped once per worker: one object, so pickle stores arrays that
+    the data and the context share (model input, fit matrix) once."""
+
+    data: object
+    outputs: list
+    context: object
+
+
+def _slim(data):
+    """`Prepared` without the raw interaction tables, which write_run never reads (the heavy part
+    at scale); vocabularies, model input, truth and the split fingerprint stay."""
+    dataset = replace(data.dataset, interactions=data.dataset.interactions.clear())
+    indexed = replace(data.indexed, interactions=data.indexed.interactions.clear())
+    split = _SplitFingerprint(data.split.fingerprint())
+    return replace(data, dataset=dataset, indexed=indexed, split=split)
+
+
+def _warm(context, recipes) -> None:
+    """Fill the context's caches of data-only values in the client, so workers receive them
+    instead of each recomputing them (the ALS item factors behind similarity = "factors" are a
+    model fit)."""
+    for recipe in recipes:
+        for variant in recipe.variants:
+            for step in variant.chain:
+                similarity = getattr(step.params, "similarity", None)
+                if similarity is not None:
+                    context.embeddings(similarity, step.reranker)
+
+
+def _sweep_point(shared, recipe, temp_stem: str) -> tuple[str, dict]:
+    """One grid point on a worker: rerank, store and evaluate into a temporary directory named
+    for this attempt; returns (that directory, metrics.json). The client makes it final."""
+    from recsys_cli import experiment
+
+    # A fresh name per attempt: a retry (its worker died) never writes where another attempt did.
+    # mkdir without parents: if the client gave up and removed the sweep, fail, do not recreate.
+    path = Path(f"{temp_stem}.{secrets.token_hex(4)}")
+    path.mkdir()
+    try:
+        context = shared.context.for_recipe(recipe) if shared.context is not None else None
+        experiment.write_run(recipe, path, shared.data, shared.outputs, context)
+        evaluation = experiment.evaluate_run(
+            path, recipe.eval.cutoffs, recipe.eval.metrics, context=context
+        )
+        experiment.save_evaluation(evaluation, path)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return str(path), evaluation.to_json()
+
+
+def run_sweep_distributed(
+    client,
+    raw: dict,
+    grid: list[tuple[str, list]],
+    sweep_dir: Path,
+    data_dir: Path | None = None,
+    step: Step = silent_step,
+) -> list[SweepPoint]:
+    """`experiment.run_sweep` with the grid points run on the cluster: same directories, same
+    run contents, same SweepPoint list in grid order.
+
+    Data are prepared and models fitted once, here; the fitted outputs and the item side data
+    go to every worker once; each point is one task (retried elsewhere if its worker dies).
+    """
+    from distributed import as_completed
+
+    from recsys_cli.experiment import (
+        build_context,
+        check_columns_for,
+        fit_models,
+        grid_points,
+        needs_context,
+        prepare,
+    )
+    from recsys_cli.results.store import TEMP_PREFIX, PendingRun
+
+    points = grid_points(raw, grid)
+    base = points[0][1]
+    data = prepare(base, data_dir, step)
+    context = None
+    if any(needs_context(recipe) for _, recipe in points):
+        with step("item side data for reranking and metrics"):
+            context = build_context(base, data)
+            for _, recipe in points:
+                check_columns_for(context, recipe)
+            _warm(context, [recipe for _, recipe in points])
+    outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    finals = [
+        PendingRun(sweep_dir, f"{recipe.name}-{i:03d}").final
+        for i, (_, recipe) in enumerate(points)
+    ]
+    with step(f"ship fitted models and data to {worker_count(client)} workers"):
+        [shared] = client.scatter([_Shared(_slim(data), outputs, context)], broadcast=True)
+    futures = {}
+    for index, ((_, recipe), final) in enumerate(zip(points, finals, strict=True)):
+        future = client.submit(
+            _sweep_point,
+            shared,
+            recipe,
+            str(sweep_dir / f"{TEMP_PREFIX}{final.name}"),
+            key=f"rank-sweep-point-{final.name}",
+            retries=RETRIES,
+            pure=False,
+        )
+        futures[future] = index
+    metrics: dict[int, dict] = {}
+    try:
+        with step(f"{len(points)} points on {worker_count(client)} workers"):
+            for future in as_completed(list(futures)):
+                index = futures[future]
+                temp, result = future.result()
+                if index in metrics or finals[index].exists():
+                    shutil.rmtree(temp, ignore_errors=True)  # a duplicate: the point is done
+                    continue
+                Path(temp).rename(finals[index])
+                metrics[index] = result
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    finally:
+        # Attempts that died with their worker leave a half-written temporary directory.
+        for final in finals:
+            for leftover in sweep_dir.glob(f"{TEMP_PREFIX}{final.name}.*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+        client.cancel([shared])
+    return [
+        SweepPoint(index, values, finals[index].name, metrics[index])
+        for index, (values, _) in enumerate(points)
+    ]
+
+
+# --- sharded evaluation ------------------------------------------------------------------------
+
+
+def _shard_users(users, shards: int) -> list:
+    """Contiguous slices of the sorted evaluated users: concatenated in shard order they are the
+    user order of `evaluate_run`."""
+    import numpy as np
+
+    bounds = np.linspace(0, len(users), shards + 1).round().astype(int)
+    return [users[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def _evaluate_shard(run_dir: str, users, cutoffs, metrics, context):
+    """`evaluate_run` on the run restricted to `users`, in a scratch copy of its two files.
+
+    Besides the shard's rows, the lists keep each model's first row and one row of the longest
+    list, whoever their user: evaluate_run drops rows of users without truth, so they change no
+    value, but they keep every model (in stored order) and the full list depth in every shard.
+    """
+    import tempfile
+
+    import polars as pl
+
+    from recsys_cli.experiment import evaluate_run
+
+    run = Path(run_dir)
+    recs = pl.read_parquet(run / "recommendations.parquet").with_row_index("_row")
+    first_of_model = pl.col("_row") == pl.col("_row").min().over("model")
+    deepest = pl.col("_row") == pl.col("_row").filter(pl.col("rank") == pl.col("rank").max()).min()
+    mine = pl.col("user").is_in(users)
+    recs = recs.filter(mine | first_of_model | deepest).drop("_row")
+    test = pl.read_parquet(run / "test.parquet").filter(pl.col("user").is_in(users))
+    with tempfile.TemporaryDirectory(prefix="rank-shard-") as scratch:
+        recs.write_parquet(Path(scratch) / "recommendations.parquet")
+        test.write_parquet(Path(scratch) / "test.parquet")
+        evaluation = evaluate_run(Path(scratch), cutoffs, metrics, context=context)
+    return evaluation.per_user
+
+
+def _catalogue(run_dir: str, cutoffs, metrics, context):
+    """Catalogue-level rows (one number per model over ALL users) of evaluate_run's summary."""
+    import polars as pl
+
+    from recsys_cli.experiment import evaluate_run
+
+    # hit_rate only because evaluate_run needs one per-user metric; its rows are dropped.
+    evaluation = evaluate_run(Path(run_dir), cutoffs, (*metrics, "hit_rate"), context=context)
+    return evaluation.summary.filter(pl.col("metric").is_in(list(metrics)))
+
+
+def evaluate_run_sharded(
+    client,
+    run_dir: Path,
+    cutoffs: tuple[int, ...],
+    metrics: tuple[str, ...],
+    shards: int | None = None,
+    data_dir: Path | None = None,
+    *,
+    context=None,
+):
+    """`experiment.evaluate_run` with users split into `shards` contiguous blocks (default: one
+    per worker) evaluated on workers; per-user table and summary are identical to it.
+
+    The summary is recomputed from the concatenated per-user table with the same `summarise`;
+    catalogue-level metrics (coverage, gini, provider_gini) need every user's list at once and
+    are computed by one more task over the whole run.
+    """
+    import numpy as np
+    import polars as pl
+
+    from recsys_cli.evaluation.evaluate import summarise
+    from recsys_cli.experiment import Evaluation, _in_order, context_for_run
+    from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
+
+    cutoffs, metrics = tuple(cutoffs), tuple(metrics)
+    run_dir = Path(run_dir)
+    depth = pl.scan_parquet(run_dir / "recommendations.parquet").select(pl.col("rank").max())
+    depth = int(depth.collect().item() or 0)
+    if max(cutoffs) > depth:
+        raise UserError(
+            f"{run_dir}: recommendations hold {depth} items per user; cutoff "
+            f"{max(cutoffs)} needs a new run with a larger eval.cutoffs"
+        )
+    beyond = [m for m in metrics if metric_kind(m) != "accuracy"]
+    if beyond and context is None:
+        context = context_for_run(run_dir, data_dir)
+    test = pl.read_parquet(run_dir / "test.parquet", columns=["user", "status"])
+    users = test.filter(pl.col("status") == "evaluated")["user"].unique().sort()
+    models = pl.read_parquet(run_dir / "recommendations.parquet", columns=["model"])["model"]
+    models = models.unique(maintain_order=True)
+    shards = shards or max(worker_count(client), 1)
+    if shards < 1:
+        raise UserError(f"--shards {shards}: needs at least one shard")
+
+    shared_context = None
+    if context is not None:
+        [shared_context] = client.scatter([context], broadcast=True)
+    blocks = _shard_users(users, shards)
+    futures = [
+        client.submit(
+            _evaluate_shard,
+            str(run_dir),
+            block,
+            cutoffs,
+            metrics,
+            shared_context,
+            retries=RETRIES,
+            pure=False,
+        )
+        for block in blocks
+    ]
+    catalogue = [m for m in metrics if split_metric(m)[0] in CATALOGUE_LEVEL]
+    whole = None
+    if catalogue:
+        whole = client.submit(
+            _catalogue,
+            str(run_dir),
+            cutoffs,
+            tuple(catalogue),
+            shared_context,
+            retries=RETRIES,
+            pure=False,
+        )
+    try:
+        parts = client.gather(futures)
+        whole = whole.result() if whole is not None else None
+    finally:
+        if shared_context is not None:
+            client.cancel([shared_context])
+
+    # evaluate_run's row order: model (stored order), accuracy before the other kinds, metric and
+    # cutoff in requested order, then users in sorted order = shard order, row order in a shard.
+    keys = {
+        "model": pl.DataFrame({"model": models, "_m": np.arange(len(models))}),
+        "metric": pl.DataFrame(
+            {
+                "metric": list(dict.fromkeys(metrics)),
+                "_kind": [int(metric_kind(m) != "accuracy") for m in dict.fromkeys(metrics)],
+                "_k": np.arange(len(dict.fromkeys(metrics))),
+            }
+        ),
+        "cutoff": pl.DataFrame(
+            {"cutoff": pl.Series(cutoffs, dtype=pl.Int32), "_c": np.arange(len(cutoffs))}
+        ),
+    }
+    tagged = []
+    for shard, part in enumerate(parts):
+        part = part.with_columns(pl.lit(shard).alias("_s")).with_row_index("_r")
+        for column, key in keys.items():
+            part = part.join(key, on=column, how="left", maintain_order="left")
+        tagged.append(part)
+    per_user = (
+        pl.concat(tagged)
+        .sort("_m", "_kind", "_k", "_c", "_s", "_r")
+        .drop("_m", "_kind", "_k", "_c", "_s", "_r")
+    )
+    summary = summarise(per_user)
+    if whole is not None:
+        summary = pl.concat([summary, whole])
+    summary = _in_order(summary, models, metrics, cutoffs)
+    return Evaluation(per_user, summary, cutoffs, metrics)
+
+
+def run_recipe_distributed(
+    client,
+    recipe,
+    run_dir: Path,
+    data_dir: Path | None = None,
+    step: Step = silent_step,
+    shards: int | None = None,
+):
+    """`experiment.run_recipe` with the evaluation sharded over the cluster's workers (training
+    stays in this process: models fit once, on the whole matrix)."""
+    from recsys_cli.experiment import _train, save_evaluation
+
+    manifest, context = _train(recipe, run_dir, data_dir, step)
+    with step(f"evaluate on {worker_count(client)} workers"):
+        evaluation = evaluate_run_sharded(
+            client,
+            run_dir,
+            recipe.eval.cutoffs,
+            recipe.eval.metrics,
+            shards,
+            data_dir,
+            context=context,
+        )
+        save_evaluation(evaluation, run_dir)
+    return manifest, evaluation
