@@ -9,6 +9,8 @@ run's resolved recipe.toml and checks that the dataset checksum equals the manif
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import shutil
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -66,7 +68,8 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         dataset = load_dataset(recipe.dataset, data_dir)
     with step("filter, index and split"):
         indexed = index_dataset(dataset, recipe.filter)
-        parts = split(indexed.interactions, recipe.split, recipe.seed)
+        split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
+        parts = split(indexed.interactions, recipe.split, split_seed)
         shape = (indexed.n_users, indexed.n_items)
         fit = to_csr(parts.fit, *shape)
         model_input = fit + to_csr(parts.extra_input, *shape)
@@ -197,6 +200,8 @@ def train(
     recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
 ) -> dict:
     """Fit every model, rerank, write candidates, recommendations, truth, recipe and manifest."""
+    if recipe.seeds:
+        raise UserError("seeds: a multi-seed recipe trains and evaluates per seed; use `rank run`")
     return _train(recipe, run_dir, data_dir, step)[0]
 
 
@@ -216,6 +221,8 @@ def run_recipe(
     recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
 ) -> tuple[dict, Evaluation]:
     """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do)."""
+    if recipe.seeds:
+        return _run_seeds(recipe, run_dir, data_dir, step)
     manifest, context = _train(recipe, run_dir, data_dir, step)
     with step("evaluate"):
         evaluation = evaluate_run(
@@ -223,6 +230,82 @@ def run_recipe(
         )
         save_evaluation(evaluation, run_dir)
     return manifest, evaluation
+
+
+SEEDS_DIR = "seeds"
+
+
+def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
+    """One split, models trained and evaluated once per seed in complete sub-runs
+    `seeds/seed-<s>/`; the top level holds the aggregate (see evaluation/seeds.py)."""
+    started = time.perf_counter()
+    (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
+    data = prepare(recipe, data_dir, step)
+    context = build_context(recipe, data) if needs_context(recipe) else None
+    split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
+    manifests = {}
+    for seed in recipe.seeds:
+        single = dataclasses.replace(
+            recipe, seed=seed, seeds=(), split=dataclasses.replace(recipe.split, seed=split_seed)
+        )
+        sub = run_dir / SEEDS_DIR / f"seed-{seed}"
+        sub.mkdir(parents=True)
+        outputs = fit_models(single, data, step, work_dir=sub / "models")
+        manifests[seed] = write_run(single, sub, data, outputs, context, step)
+        with step(f"evaluate seed {seed}"):
+            evaluation = evaluate_run(
+                sub, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
+            )
+            save_evaluation(evaluation, sub)
+    first = run_dir / SEEDS_DIR / f"seed-{recipe.seeds[0]}"
+    for name in ("test.parquet", "users.parquet", "items.parquet"):
+        shutil.copyfile(first / name, run_dir / name)
+    write_parquet(
+        run_dir / "recommendations.parquet",
+        pl.concat(
+            [
+                pl.read_parquet(
+                    run_dir / SEEDS_DIR / f"seed-{seed}" / "recommendations.parquet"
+                ).with_columns(pl.lit(seed).alias("seed"))
+                for seed in recipe.seeds
+            ]
+        ),
+    )
+    manifest = {
+        **manifests[recipe.seeds[0]],
+        "seed": recipe.seed,
+        "seeds": list(recipe.seeds),
+        "timings": {
+            "seeds": {str(seed): m["timings"] for seed, m in manifests.items()},
+            "train_total_s": round(time.perf_counter() - started, 3),
+        },
+    }
+    write_json(run_dir / "manifest.json", manifest)
+    evaluation = evaluate_seeds(
+        run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
+    )
+    save_evaluation(evaluation, run_dir)
+    return manifest, evaluation
+
+
+def evaluate_seeds(run_dir: Path, cutoffs, metrics, *, context=None, data_dir=None) -> Evaluation:
+    """Evaluate every seed sub-run of a multi-seed run and aggregate them."""
+    from recsys_cli.evaluation.seeds import aggregate_per_user, aggregate_summary
+
+    seeds = load_manifest(run_dir)["seeds"]
+    evaluations = {
+        seed: evaluate_run(
+            run_dir / SEEDS_DIR / f"seed-{seed}",
+            cutoffs,
+            metrics,
+            context=context,
+            data_dir=data_dir,
+        )
+        for seed in seeds
+    }
+    per_user = aggregate_per_user({s: e.per_user for s, e in evaluations.items()})
+    summary = aggregate_summary({s: e.summary for s, e in evaluations.items()})
+    return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
 
 
 def write_run(
@@ -346,11 +429,13 @@ class Evaluation:
     def to_json(self) -> dict:
         """metrics.json: {model: {"metric@k": {mean, stderr, users}}}, in recipe order."""
         models: dict[str, dict] = {}
+        extra = [c for c in ("seed_sd", "per_seed") if c in self.summary.columns]
         for row in self.summary.iter_rows(named=True):
             models.setdefault(row["model"], {})[f"{row['metric']}@{row['cutoff']}"] = {
                 "mean": row["mean"],
                 "stderr": row["stderr"],
                 "users": row["users"],
+                **{name: row[name] for name in extra},
             }
         return {"cutoffs": list(self.cutoffs), "metrics": list(self.metrics), "models": models}
 
@@ -525,6 +610,8 @@ def run_sweep(
 
     points = grid_points(raw, grid)
     base = points[0][1]
+    if base.seeds:
+        raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
     data = prepare(base, data_dir, step)
     context = None
     if any(needs_context(recipe) for _, recipe in points):

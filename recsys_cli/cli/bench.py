@@ -59,7 +59,7 @@ def bench(
         if update:
             previous = read_json(path) if path.is_file() else None
             checks += compare_to_baseline(name, previous or {}, current)
-            save_baseline(path, current, previous)
+            save_baseline(path, metrics, previous)
         else:
             checks += compare_to_baseline(name, load_baseline(path), current)
     failed = [c for c in checks if c.failed]

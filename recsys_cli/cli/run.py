@@ -120,7 +120,12 @@ def evaluate(
     """Evaluate a trained run, optionally with other cutoffs or metrics than its recipe.
 
     Beyond-accuracy metrics re-prepare the run's dataset (same checksum required)."""
-    from recsys_cli.experiment import evaluate_run, load_manifest, save_evaluation
+    from recsys_cli.experiment import (
+        evaluate_run,
+        evaluate_seeds,
+        load_manifest,
+        save_evaluation,
+    )
     from recsys_cli.metrics import metric_problem
     from recsys_cli.results.store import PendingRun, open_run_dir
 
@@ -137,7 +142,9 @@ def evaluate(
     if slice_ is not None:
         _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, as_json)
         return
-    evaluation = evaluate_run(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
+    manifest = load_manifest(run_dir)
+    evaluate_all = evaluate_seeds if manifest.get("seeds") else evaluate_run
+    evaluation = evaluate_all(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
     if (run_dir / "metrics.json").exists():
         # Never overwrite an earlier evaluation: a re-evaluation gets its own folder.
         with PendingRun(run_dir / "evals", "eval") as pending:
@@ -146,7 +153,7 @@ def evaluate(
     else:
         save_evaluation(evaluation, run_dir)
         target = run_dir
-    _show(evaluation, load_manifest(run_dir), target, as_json, quiet)
+    _show(evaluation, manifest, target, as_json, quiet)
 
 
 def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, as_json) -> None:

@@ -65,6 +65,7 @@ class SplitConfig:
     n: int = 1
     fold_in: float = 0.8
     evaluate_on: Literal["test", "validation"] = "test"
+    seed: int | None = None  # the split's own seed; default: the recipe seed
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test < 1.0:
@@ -301,12 +302,17 @@ class VariantConfig:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A whole experiment: data, split, models, evaluation and the seed."""
+    """A whole experiment: data, split, models, evaluation and the seed.
+
+    `seeds` repeats model training and evaluation once per seed over ONE split (made with
+    split.seed, else `seed`), so per-user values pair up across seeds.
+    """
 
     name: str
     models: tuple[ModelConfig, ...]
     description: str = ""
     seed: int = 42
+    seeds: tuple[int, ...] = ()
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     split: SplitConfig = field(default_factory=SplitConfig)

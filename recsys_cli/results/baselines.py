@@ -1,8 +1,9 @@
 """Regression baselines: committed metric values per recipe, with tolerances, and the comparison.
 
 A baseline file `results/baselines/<recipe>.json` holds {"tolerance": {"default": {"abs": a},
-"ndcg@10": {"rel": r}}, "models": {model: {"metric@k": mean}}}. A current value v is within
-tolerance of the baseline b when |v - b| <= max(abs, rel * |b|).
+"ndcg@10": {"rel": r}}, "models": {model: {"metric@k": mean}}} and, for recipes with several
+seeds, "spread": {model: {"metric@k": sd across seeds}}. A current value v is within tolerance of
+the baseline b when |v - b| <= max(abs, rel * |b|, 3 * spread).
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ class Check:
         return self.status not in ("ok",)
 
 
-def allowed_difference(tolerance: dict, metric: str, baseline: float) -> float:
+def allowed_difference(tolerance: dict, metric: str, baseline: float, spread: float = 0.0) -> float:
     rule = {**DEFAULT_TOLERANCE, **tolerance.get("default", {}), **tolerance.get(metric, {})}
-    return max(rule.get("abs", 0.0), rule.get("rel", 0.0) * abs(baseline))
+    return max(rule.get("abs", 0.0), rule.get("rel", 0.0) * abs(baseline), 3.0 * spread)
 
 
 def compare_to_baseline(
@@ -60,21 +61,25 @@ def compare_to_baseline(
     """Checks for every (model, metric) in the baseline or the current run."""
     tolerance = baseline.get("tolerance", {})
     stored = baseline.get("models", {})
+    spread = baseline.get("spread", {})
     checks = []
     for model in dict.fromkeys([*stored, *current]):
         metrics = dict.fromkeys([*stored.get(model, {}), *current.get(model, {})])
         for metric in metrics:
             old = stored.get(model, {}).get(metric)
             new = current.get(model, {}).get(metric)
-            allowed = allowed_difference(tolerance, metric, old) if old is not None else 0.0
+            sd = spread.get(model, {}).get(metric) or 0.0
+            allowed = allowed_difference(tolerance, metric, old, sd) if old is not None else 0.0
             checks.append(Check(recipe, model, metric, old, new, allowed))
     return checks
 
 
-def means(metrics_json: dict) -> dict[str, dict[str, float]]:
-    """{model: {metric@k: mean}} from a run's metrics.json."""
+def means(metrics_json: dict, field: str = "mean") -> dict[str, dict[str, float]]:
+    """{model: {metric@k: value}} of one field ("mean", or "seed_sd" in multi-seed runs)."""
     return {
-        model: {name: entry["mean"] for name, entry in values.items()}
+        model: {
+            name: entry[field] for name, entry in values.items() if entry.get(field) is not None
+        }
         for model, values in metrics_json["models"].items()
     }
 
@@ -87,8 +92,12 @@ def load_baseline(path: Path) -> dict:
     return read_json(path)
 
 
-def save_baseline(path: Path, current: dict[str, dict[str, float]], previous: dict | None) -> None:
-    """Write new values, keeping the tolerance rules of the previous baseline."""
+def save_baseline(path: Path, metrics_json: dict, previous: dict | None) -> None:
+    """Write new values (and seed spreads), keeping the tolerance rules of the previous baseline."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tolerance = (previous or {}).get("tolerance", {"default": dict(DEFAULT_TOLERANCE)})
-    write_json(path, {"tolerance": tolerance, "models": current})
+    payload = {"tolerance": tolerance, "models": means(metrics_json)}
+    spread = {model: values for model, values in means(metrics_json, "seed_sd").items() if values}
+    if spread:
+        payload["spread"] = spread
+    write_json(path, payload)

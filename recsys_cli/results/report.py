@@ -27,6 +27,7 @@ def metrics_table(summary: pl.DataFrame, title: str | None = None) -> Table:
         rows.setdefault((row["metric"], row["cutoff"]), {})[row["model"]] = (
             row["mean"],
             row["stderr"],
+            row.get("seed_sd"),
         )
     kinds = {key: metric_kind(key[0]) for key in rows}
     grouped = len(set(kinds.values())) > 1
@@ -36,7 +37,7 @@ def metrics_table(summary: pl.DataFrame, title: str | None = None) -> Table:
             table.add_row(f"[bold]{kind}[/bold]", *([""] * len(models)), style="dim")
         for metric, cutoff in keys:
             by_model = rows[(metric, cutoff)]
-            means = [m for m, _ in by_model.values() if m is not None and m == m]
+            means = [m for m, _, _ in by_model.values() if m is not None and m == m]
             pick = min if lower_is_better(metric) else max
             best = pick(means) if means else None
             cells = []
@@ -44,16 +45,23 @@ def metrics_table(summary: pl.DataFrame, title: str | None = None) -> Table:
                 if model not in by_model:
                     cells.append("")
                     continue
-                mean, stderr = by_model[model]
+                mean, stderr, seed_sd = by_model[model]
                 text = f"{mean:.4f}"
                 if mean == best:
                     text = f"[bold]{text}[/bold]"
                 spread = "—" if stderr is None else f"±{stderr:.4f}"
+                if seed_sd is not None:
+                    spread += f" sd {seed_sd:.4f}"
                 cells.append(f"{text} [dim]{spread}[/dim]")
             label = escape(f"{metric}@{cutoff}")
             table.add_row(f"  {label}" if grouped else label, *cells)
     users = summary["users"].max()
     caption = f"mean ±standard error over {users:,} users; best per row in bold"
+    if "seed_sd" in summary.columns:
+        caption = (
+            f"mean over seeds ±mean per-user standard error ({users:,} users), sd = spread "
+            "across seeds; best per row in bold"
+        )
     if any(lower_is_better(m) for m, _ in rows):
         caption += " (lowest for gini, provider_gini, miscalibration, arp, popularity_lift)"
     table.caption = caption

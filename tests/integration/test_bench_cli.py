@@ -67,3 +67,14 @@ def test_missing_model_in_current_run_fails(tmp_path, recipe):
     assert result.exit_code == 1
     statuses = {(c["model"], c["status"]) for c in json.loads(result.stdout)}
     assert ("vanished", "missing") in statuses
+
+
+def test_multi_seed_baseline_stores_the_spread(tmp_path, recipe):
+    recipes_dir = tmp_path / "bench"
+    recipes_dir.mkdir()
+    (recipes_dir / "local.toml").write_text("seeds = [1, 2]\n" + recipe.read_text())
+    assert bench(tmp_path, recipes_dir, "--update").exit_code == 0
+    baseline = json.loads((tmp_path / "baselines" / "local.json").read_text())
+    assert baseline["spread"]["implicit_als"]["ndcg@10"] > 0
+    assert baseline["spread"]["ease"]["ndcg@10"] == 0
+    assert bench(tmp_path, recipes_dir).exit_code == 0
