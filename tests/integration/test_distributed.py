@@ -127,9 +127,13 @@ def test_sweep_on_workers_equals_the_single_process_sweep(tmp_path, raw, client)
 @pytest.mark.slow
 def test_sharded_evaluation_equals_evaluate_run(tmp_path, raw, client):
     recipe = recipe_from_dict(raw)
-    run_dir = tmp_path / "run"
+    run_dir, reference_run = tmp_path / "run", tmp_path / "reference"
     run_dir.mkdir()
-    experiment.train(recipe, run_dir)
+    reference_run.mkdir()
+    # rank run --workers: train here, evaluate in shards (with the training's context)
+    rdist.run_recipe_distributed(client, recipe, run_dir, shards=2)
+    experiment.run_recipe(recipe, reference_run)
+    assert_same_run(run_dir, reference_run)
     cutoffs, metrics = recipe.eval.cutoffs, recipe.eval.metrics
     single = experiment.evaluate_run(run_dir, cutoffs, metrics)
     # 3 shards over 2 workers: uneven blocks, one worker evaluates two of them
