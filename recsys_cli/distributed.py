@@ -178,6 +178,8 @@ def run_sweep_distributed(
 
     points = grid_points(raw, grid)
     base = points[0][1]
+    if base.seeds:
+        raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
     data = prepare(base, data_dir, step)
     context = None
     if any(needs_context(recipe) for _, recipe in points):
@@ -303,11 +305,15 @@ def evaluate_run_sharded(
     import polars as pl
 
     from recsys_cli.evaluation.evaluate import summarise
-    from recsys_cli.experiment import Evaluation, _in_order, context_for_run
+    from recsys_cli.experiment import Evaluation, _in_order, context_for_run, load_manifest
     from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
 
     cutoffs, metrics = tuple(cutoffs), tuple(metrics)
     run_dir = Path(run_dir)
+    if load_manifest(run_dir).get("seeds"):
+        raise UserError(
+            f"{run_dir}: a multi-seed run is evaluated per seed in one process; drop --workers"
+        )
     depth = pl.scan_parquet(run_dir / "recommendations.parquet").select(pl.col("rank").max())
     depth = int(depth.collect().item() or 0)
     if max(cutoffs) > depth:
@@ -404,9 +410,14 @@ def run_recipe_distributed(
     shards: int | None = None,
 ):
     """`experiment.run_recipe` with the evaluation sharded over the cluster's workers (training
-    stays in this process: models fit once, on the whole matrix)."""
-    from recsys_cli.experiment import _train, save_evaluation
+    stays in this process: models fit once, on the whole matrix).
 
+    A multi-seed recipe runs as `experiment.run_recipe` does, in this process: its per-seed
+    sub-runs and their aggregation have one implementation."""
+    from recsys_cli.experiment import _train, run_recipe, save_evaluation
+
+    if recipe.seeds:
+        return run_recipe(recipe, run_dir, data_dir, step)
     manifest, context = _train(recipe, run_dir, data_dir, step)
     with step(f"evaluate on {worker_count(client)} workers"):
         evaluation = evaluate_run_sharded(

@@ -97,11 +97,12 @@ def manifest_without_clock(run_dir: Path) -> dict:
 
 def assert_same_run(got: Path, expected: Path) -> None:
     assert (got / "metrics.json").read_bytes() == (expected / "metrics.json").read_bytes()
-    for name in ("per_user", "recommendations", "candidates", "test"):
+    tables = sorted(p.name for p in expected.glob("*.parquet"))
+    assert {"per_user.parquet", "recommendations.parquet", "candidates.parquet"} <= set(tables)
+    assert sorted(p.name for p in got.glob("*.parquet")) == tables
+    for name in tables:
         assert_frame_equal(
-            pl.read_parquet(got / f"{name}.parquet"),
-            pl.read_parquet(expected / f"{name}.parquet"),
-            check_exact=True,
+            pl.read_parquet(got / name), pl.read_parquet(expected / name), check_exact=True
         )
     assert (got / "recipe.toml").read_text() == (expected / "recipe.toml").read_text()
     assert manifest_without_clock(got) == manifest_without_clock(expected)
@@ -218,7 +219,9 @@ def test_a_worker_killed_mid_sweep_still_gives_every_point_once(tmp_path, raw, c
     assert {e["run_dir"] for e in analysis["entries"]} == {d.name for d in dirs}
 
 
-def test_unreachable_scheduler_and_missing_dask_are_one_line_errors(monkeypatch):
+def test_unreachable_scheduler_and_missing_dask_are_one_line_errors(monkeypatch, raw, tmp_path):
+    with pytest.raises(UserError, match="seeds"):  # refused before any work, as run_sweep does
+        rdist.run_sweep_distributed(None, {**raw, "seeds": [1, 2]}, GRID, tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
