@@ -184,7 +184,9 @@ def fit_models(
         model = create_model(config.name, config.params, recipe.seed)
         if work_dir is not None and hasattr(model, "work_dir"):
             model.work_dir = work_dir / config.label
-        with step(f"fit {config.label}"):
+        with step(f"fit {config.label}") as status:
+            if status is not None and hasattr(model, "progress"):
+                model.progress = _epoch_progress(status, config.label, model.params.epochs)
             t0 = time.perf_counter()
             fit_in_time_order(model, data.fit, data.split)
             t1 = time.perf_counter()
@@ -192,8 +194,24 @@ def fit_models(
             items, scores = model.recommend(data.eval_users, history, recipe.eval.candidates)
             t2 = time.perf_counter()
         timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
+        if getattr(model, "losses_", None):  # trained by epochs: how many, and which was kept
+            timings["epochs_run"] = len(model.losses_)
+            if getattr(model, "best_epoch_", None) is not None:
+                timings["best_epoch"] = model.best_epoch_ + 1
         outputs.append(ModelOutput(config.label, items, scores, timings))
     return outputs
+
+
+def _epoch_progress(status, label: str, epochs: int):
+    """Show each epoch's loss (and validation NDCG@10 with early stopping) in the spinner."""
+
+    def report(epoch: int, loss: float, seconds: float, validation: float | None) -> None:
+        text = f"fit {label}: epoch {epoch + 1}/{epochs}, loss {loss:.4f}, {seconds:.1f} s/epoch"
+        if validation is not None:
+            text += f", validation ndcg@10 {validation:.4f}"
+        status.update(text)
+
+    return report
 
 
 def train(

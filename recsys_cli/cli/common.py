@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.status import Status
 
 from recsys_cli.errors import UserError
 
@@ -34,17 +35,19 @@ def user_errors(command: Callable) -> Callable:
 
 
 def progress_step(quiet: bool):
-    """A `step(description)` context manager: a spinner while it runs, a timed tick after."""
+    """A `step(description)` context manager: a spinner while it runs, a timed tick after.
+
+    It yields the rich `Status`, whose text a long step may update (None when quiet)."""
     if quiet:
         from recsys_cli.experiment import silent_step
 
         return silent_step
 
     @contextlib.contextmanager
-    def step(description: str) -> Iterator[None]:
+    def step(description: str) -> Iterator[Status]:
         started = time.perf_counter()
-        with err_console.status(description):
-            yield
+        with err_console.status(description) as status:
+            yield status  # long steps (epochs) update its text
         err_console.print(
             f"[green]✓[/green] {description} [dim]{time.perf_counter() - started:.2f} s"
         )

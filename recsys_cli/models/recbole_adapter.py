@@ -32,7 +32,8 @@ from recsys_cli.models.sequences import SequenceData, SequentialModel
 _DATASET = "toolkit"  # never a name RecBole knows (it would download "ml-100k" instead)
 Device = Literal["cpu", "cuda"]
 _PAIRS_PER_BATCH = 1 << 18  # (user, item) rows per predict call for models without full sort
-Progress = Callable[[int, float, float], None]
+# progress(epoch, loss, seconds, validation NDCG@10 or None)
+Progress = Callable[[int, float, float, float | None], None]
 
 
 def _prepare_libraries() -> None:
@@ -146,10 +147,15 @@ class RecBoleParams:
     weight_decay: float = 0.0
     device: Device = "cpu"
     num_threads: int = 0  # torch intra-op threads while training and scoring; 0 = torch's default
+    # Early stopping: stop after `patience` epochs without a better validation NDCG@10 (our own
+    # evaluator, full ranking) and keep the best epoch's weights; 0 = train every epoch.
+    patience: int = 0
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.embedding_size, self.train_batch_size, self.eval_batch_size) < 1:
             raise ValueError("epochs, embedding_size and batch sizes must be >= 1")
+        if self.patience < 0:
+            raise ValueError("patience must be >= 0")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.num_threads < 0:
             raise ValueError("learning_rate must be > 0, weight_decay and num_threads >= 0")
 
@@ -199,18 +205,41 @@ class RecBoleModel(Recommender):
 
             if not torch.cuda.is_available():
                 raise UserError(f"{type(self).__name__}: device = 'cuda' but no GPU is visible")
+        validation = self._hold_out(train) if self.params.patience else None
+        learn_from = validation.train if validation is not None else train
         with _torch_threads(self.params.num_threads):
             if self.work_dir is not None:
                 Path(self.work_dir).mkdir(parents=True, exist_ok=True)
-                self._train_in(Path(self.work_dir), train)
-                return
-            folder = Path(tempfile.mkdtemp(prefix="recbole-"))
-            try:
-                self._train_in(folder, train)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                self._train_in(Path(self.work_dir), learn_from, validation)
+            else:
+                folder = Path(tempfile.mkdtemp(prefix="recbole-"))
+                try:
+                    self._train_in(folder, learn_from, validation)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+        self._after_training()
 
-    def _train_in(self, folder: Path, train: sp.csr_matrix) -> None:
+    def _hold_out(self, train: sp.csr_matrix) -> Holdout:
+        """One random training item of each user with two or more: the early-stopping target."""
+        rng = np.random.default_rng(self.seed)
+        lengths = np.diff(train.indptr)
+        users = np.flatnonzero(lengths >= 2)
+        picks = train.indptr[users] + (rng.random(len(users)) * lengths[users]).astype(np.int64)
+        return _holdout(train, users, train.indices[picks])
+
+    def _after_training(self) -> None:
+        """Hook: sequential models restore their full input sequences here."""
+
+    def _validation_ndcg(self, validation: Holdout) -> float:
+        from recsys_cli.metrics.accuracy import METRICS, accuracy_metrics
+
+        self.model_.eval()
+        items, _ = self.recommend(validation.users, validation.train[validation.users], 10)
+        truth = validation.truth
+        values = accuracy_metrics(items, truth.indptr, truth.indices, (10,))
+        return float(np.mean(values[METRICS.index("ndcg"), 0]))
+
+    def _train_in(self, folder: Path, train: sp.csr_matrix, validation: Holdout | None) -> None:
         Config, create_dataset, data_preparation, get_model, get_trainer, init_seed = (
             _import_recbole()
         )
@@ -228,7 +257,12 @@ class RecBoleModel(Recommender):
             init_seed(self.seed, reproducibility=True)
             model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
             trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-        self.epoch_seconds_, self.losses_ = [], []
+        self.model_ = model
+        self.trained_user_ = np.diff(train.indptr) > 0
+        self.device_ = torch.device(config["device"])
+        self._set_id_maps(dataset, config)
+        self.epoch_seconds_, self.losses_, self.validation_ndcg_ = [], [], []
+        best, best_state, self.best_epoch_ = -np.inf, None, None
         try:
             for epoch in range(self.params.epochs):
                 started = time.perf_counter()
@@ -239,8 +273,19 @@ class RecBoleModel(Recommender):
                     raise RuntimeError(f"{self.recbole_name}: loss became {loss} at epoch {epoch}")
                 self.epoch_seconds_.append(seconds)
                 self.losses_.append(loss)
+                score = None
+                if validation is not None:
+                    score = self._validation_ndcg(validation)
+                    self.validation_ndcg_.append(score)
+                    if score > best:
+                        best, self.best_epoch_ = score, epoch
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 if self.progress is not None:
-                    self.progress(epoch, loss, seconds)
+                    self.progress(epoch, loss, seconds, score)
+                if validation is not None and epoch - self.best_epoch_ >= self.params.patience:
+                    break
+            if best_state is not None:
+                model.load_state_dict(best_state)
             if self.recbole_truth is not None:
                 trainer.eval_collector.data_collect(train_data)
                 result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
@@ -248,10 +293,6 @@ class RecBoleModel(Recommender):
         finally:
             trainer.tensorboard.close()
         model.eval()
-        self.model_ = model
-        self.trained_user_ = np.diff(train.indptr) > 0
-        self.device_ = torch.device(config["device"])
-        self._set_id_maps(dataset, config)
 
     def _set_id_maps(self, dataset, config) -> None:
         """ours -> RecBole internal ids (0 = absent) for users and items, and back for items."""
@@ -379,6 +420,27 @@ class RecBoleModel(Recommender):
         return scores, valid
 
 
+@dataclass(frozen=True)
+class Holdout:
+    """Early-stopping split of the training matrix: `train` without the held-out pairs; `truth`
+    (rows aligned with `users`) holds one held-out item per user."""
+
+    train: sp.csr_matrix
+    users: np.ndarray
+    truth: sp.csr_matrix
+
+
+def _holdout(train: sp.csr_matrix, users: np.ndarray, items: np.ndarray) -> Holdout:
+    held = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=train.shape)
+    remaining = train - train.multiply(held)
+    remaining.eliminate_zeros()
+    truth = sp.csr_matrix(
+        (np.ones(len(users), np.float32), (np.arange(len(users)), items)),
+        shape=(len(users), train.shape[1]),
+    )
+    return Holdout(sp.csr_matrix(remaining), users, truth)
+
+
 def _write_rows(path: Path, header: str, ids: np.ndarray, weights: np.ndarray) -> None:
     with path.open("w", encoding="utf-8") as handle:
         handle.write(header)
@@ -399,6 +461,25 @@ class RecBoleSequentialModel(SequentialModel, RecBoleModel):
             raise ValueError("recbole_truth (RecBole's own evaluation) is for general models")
         self.sequences_, self.input_sequences_ = self._take_sequences(train)
         super()._fit(train)
+
+    def _hold_out(self, train: sp.csr_matrix) -> Holdout:
+        """The last training item of each sequence of two or more: predict it from the rest."""
+        seq = self.sequences_
+        users = np.flatnonzero(seq.lengths >= 2)
+        last = seq.items[seq.indptr[users + 1] - 1].astype(np.int64)
+        keep = np.ones(len(seq.items), dtype=bool)
+        keep[seq.indptr[users + 1] - 1] = False
+        lengths = seq.lengths - np.isin(np.arange(seq.n_users), users)
+        indptr = np.zeros(seq.n_users + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        self._full_sequences = (self.sequences_, self.input_sequences_)
+        self.sequences_ = self.input_sequences_ = SequenceData(indptr, seq.items[keep], seq.n_items)
+        return _holdout(train, users, last)
+
+    def _after_training(self) -> None:
+        if hasattr(self, "_full_sequences"):
+            self.sequences_, self.input_sequences_ = self._full_sequences
+            del self._full_sequences
 
     def _columns(self) -> list[str]:
         return ["user_id", "item_id", "item_id_list"]

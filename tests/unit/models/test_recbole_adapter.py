@@ -228,3 +228,38 @@ def _rows(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
     keep = np.zeros(matrix.shape[0])
     keep[users] = 1.0
     return sp.csr_matrix(sp.diags(keep) @ matrix, dtype=np.float32)
+
+
+@pytest.mark.slow
+def test_early_stopping_keeps_the_best_validation_epoch(ml100k, tmp_path, monkeypatch):
+    """Validation = one held-out training item per user, scored by our evaluator each epoch;
+    training stops after `patience` epochs without improvement and the best weights are kept."""
+    parts, train, truth, users = ml100k
+    monkeypatch.chdir(tmp_path)
+    reports = []
+    params = adapter.BPR.Params(epochs=40, embedding_size=32, learning_rate=0.05, patience=2)
+    model = adapter.BPR(params, seed=0, progress=lambda *args: reports.append(args))
+    fit_in_time_order(model, train, parts)
+    epochs = len(model.losses_)
+    assert len(model.validation_ndcg_) == len(reports) == epochs
+    assert [r[3] for r in reports] == model.validation_ndcg_
+    best = int(np.argmax(model.validation_ndcg_))
+    assert model.best_epoch_ == best
+    if epochs < 40:  # stopped early: exactly `patience` epochs after the best one
+        assert epochs - 1 - best == 2
+    # The kept weights are the best epoch's: re-scoring the validation gives its NDCG again.
+    holdout = model._hold_out(train)
+    assert model._validation_ndcg(holdout) == pytest.approx(model.validation_ndcg_[best], abs=1e-6)
+    # Validation items come from the training split: the test truth is never looked at.
+    assert (np.asarray(train[holdout.users, holdout.truth.indices]).ravel() > 0).all()
+
+
+@pytest.mark.slow
+def test_sequential_early_stopping_restores_the_full_input_sequences(ml100k, tmp_path, monkeypatch):
+    parts, train, _, users = ml100k
+    monkeypatch.chdir(tmp_path)
+    params = adapter.GRU4Rec.Params(**{**SEQUENTIAL_TINY, "epochs": 2, "patience": 1})
+    model = fit_in_time_order(adapter.GRU4Rec(params, seed=0), train, parts)
+    assert len(model.validation_ndcg_) == len(model.losses_) >= 1
+    assert (model.input_sequences_.lengths == model.sequences_.lengths).all()
+    assert model.sequences_.lengths.sum() == parts.fit.height  # the held-out last items are back
