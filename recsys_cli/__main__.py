@@ -1,3 +1,4 @@
 from recsys_cli.cli.main import main
 
-main()
+if __name__ == "__main__":  # Dask's spawned workers import this module without running the CLI
+    main()

@@ -305,7 +305,7 @@ def evaluate_run_sharded(
     import polars as pl
 
     from recsys_cli.evaluation.evaluate import summarise
-    from recsys_cli.experiment import Evaluation, _in_order, context_for_run, load_manifest
+    from recsys_cli.experiment import Evaluation, context_for_run, load_manifest, order_summary
     from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
 
     cutoffs, metrics = tuple(cutoffs), tuple(metrics)
@@ -397,7 +397,7 @@ def evaluate_run_sharded(
     summary = summarise(per_user)
     if whole is not None:
         summary = pl.concat([summary, whole])
-    summary = _in_order(summary, models, metrics, cutoffs)
+    summary = order_summary(summary, models, metrics, cutoffs)
     return Evaluation(per_user, summary, cutoffs, metrics)
 
 
@@ -414,11 +414,11 @@ def run_recipe_distributed(
 
     A multi-seed recipe runs as `experiment.run_recipe` does, in this process: its per-seed
     sub-runs and their aggregation have one implementation."""
-    from recsys_cli.experiment import _train, run_recipe, save_evaluation
+    from recsys_cli.experiment import run_recipe, save_evaluation, train_with_context
 
     if recipe.seeds:
         return run_recipe(recipe, run_dir, data_dir, step)
-    manifest, context = _train(recipe, run_dir, data_dir, step)
+    manifest, context = train_with_context(recipe, run_dir, data_dir, step)
     with step(f"evaluate on {worker_count(client)} workers"):
         evaluation = evaluate_run_sharded(
             client,

@@ -220,10 +220,11 @@ def train(
     """Fit every model, rerank, write candidates, recommendations, truth, recipe and manifest."""
     if recipe.seeds:
         raise UserError("seeds: a multi-seed recipe trains and evaluates per seed; use `rank run`")
-    return _train(recipe, run_dir, data_dir, step)[0]
+    return train_with_context(recipe, run_dir, data_dir, step)[0]
 
 
-def _train(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
+def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
+    """`train`, also returning the rerank context (None when the recipe needs none)."""
     started = time.perf_counter()
     (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
     data = prepare(recipe, data_dir, step)
@@ -241,7 +242,7 @@ def run_recipe(
     """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do)."""
     if recipe.seeds:
         return _run_seeds(recipe, run_dir, data_dir, step)
-    manifest, context = _train(recipe, run_dir, data_dir, step)
+    manifest, context = train_with_context(recipe, run_dir, data_dir, step)
     with step("evaluate"):
         evaluation = evaluate_run(
             run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
@@ -543,11 +544,11 @@ def evaluate_run(
             pl.lit(len(users), dtype=summary["users"].dtype).alias("users"),
         )
         summary = pl.concat([summary, whole])
-    summary = _in_order(summary, recs["model"].unique(maintain_order=True), metrics, cutoffs)
+    summary = order_summary(summary, recs["model"].unique(maintain_order=True), metrics, cutoffs)
     return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
 
 
-def _in_order(summary: pl.DataFrame, models: pl.Series, metrics, cutoffs) -> pl.DataFrame:
+def order_summary(summary: pl.DataFrame, models: pl.Series, metrics, cutoffs) -> pl.DataFrame:
     """Rows by model (stored order), then metric (requested order), then cutoff."""
     keys = [
         pl.DataFrame({"model": models, "_m": np.arange(len(models))}),

@@ -29,6 +29,18 @@ DataOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Run on a local Dask cluster of N worker processes (127.0.0.1); needs "
+        "recsys-cli[distributed].",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Run on a running Dask scheduler, tcp://HOST:PORT."),
+]
 
 
 def _pending_run(recipe_path: Path, overrides, results_dir):
@@ -60,13 +72,26 @@ def run(
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
-    """Train every model of RECIPE, evaluate on the held-out split and print the metric table."""
+    """Train every model of RECIPE, evaluate on the held-out split and print the metric table.
+
+    With --workers/--scheduler the evaluation is sharded over users on Dask (same results)."""
     from recsys_cli.experiment import run_recipe
 
     recipe, pending = _pending_run(recipe_path, overrides, results_dir)
-    with pending:
-        manifest, evaluation = run_recipe(recipe, pending.path, data_dir, progress_step(quiet))
+    step = progress_step(quiet)
+    if workers or scheduler:
+        from recsys_cli.distributed import connect, run_recipe_distributed
+
+        with connect(workers, scheduler) as client, pending:
+            manifest, evaluation = run_recipe_distributed(
+                client, recipe, pending.path, data_dir, step
+            )
+    else:
+        with pending:
+            manifest, evaluation = run_recipe(recipe, pending.path, data_dir, step)
     _show(evaluation, manifest, pending.final, as_json, quiet)
 
 
@@ -116,6 +141,8 @@ def evaluate(
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Evaluate a trained run, optionally with other cutoffs or metrics than its recipe.
 
@@ -143,8 +170,16 @@ def evaluate(
         _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, as_json)
         return
     manifest = load_manifest(run_dir)
-    evaluate_all = evaluate_seeds if manifest.get("seeds") else evaluate_run
-    evaluation = evaluate_all(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
+    if (workers or scheduler) and not manifest.get("seeds"):
+        from recsys_cli.distributed import connect, evaluate_run_sharded
+
+        with connect(workers, scheduler) as client:
+            evaluation = evaluate_run_sharded(
+                client, run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir
+            )
+    else:
+        evaluate_all = evaluate_seeds if manifest.get("seeds") else evaluate_run
+        evaluation = evaluate_all(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
     if (run_dir / "metrics.json").exists():
         # Never overwrite an earlier evaluation: a re-evaluation gets its own folder.
         with PendingRun(run_dir / "evals", "eval") as pending:

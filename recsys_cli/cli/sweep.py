@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from recsys_cli.cli.common import console, err_console, progress_step, user_errors
-from recsys_cli.cli.run import DataOpt, JsonOpt, QuietOpt, RecipeArg, ResultsOpt, SetOpt
+from recsys_cli.cli.run import (
+    DataOpt,
+    JsonOpt,
+    QuietOpt,
+    RecipeArg,
+    ResultsOpt,
+    SchedulerOpt,
+    SetOpt,
+    WorkersOpt,
+)
 from recsys_cli.errors import UserError
 
 GridOpt = Annotated[
@@ -80,9 +89,13 @@ def sweep(
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Run RECIPE over a grid of rerank parameters (models trained once), store every point as a
-    run, print the trade-off table with Pareto points (*), the hypervolume and the best point."""
+    run, print the trade-off table with Pareto points (*), the hypervolume and the best point.
+
+    With --workers/--scheduler the grid points run on Dask workers (same results)."""
     from recsys_cli.config.loader import apply_override, recipe_from_dict
     from recsys_cli.experiment import run_sweep
     from recsys_cli.results.store import PendingRun, results_root, write_json
@@ -104,7 +117,13 @@ def sweep(
     constraints = [_constraint(c) for c in constraint or []]
     step = progress_step(quiet or as_json)
     with PendingRun(results_root(results_dir), f"sweep-{raw['name']}") as pending:
-        points = run_sweep(raw, axes, pending.path, data_dir, step)
+        if workers or scheduler:
+            from recsys_cli.distributed import connect, run_sweep_distributed
+
+            with connect(workers, scheduler) as client:
+                points = run_sweep_distributed(client, raw, axes, pending.path, data_dir, step)
+        else:
+            points = run_sweep(raw, axes, pending.path, data_dir, step)
         rows = rows or _grid_rows(raw, axes)
         analysis = analyse(points, axes, pareto, objective, bool(maximize), constraints, rows)
         analysis["recipe"] = raw["name"]

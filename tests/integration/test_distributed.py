@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import tomli_w
 from polars.testing import assert_frame_equal
 
 from recsys_cli import experiment
@@ -238,3 +239,35 @@ def test_unreachable_scheduler_and_missing_dask_are_one_line_errors(monkeypatch,
     hint = r"pip install 'recsys-cli\[distributed\]'"
     with pytest.raises(UserError, match=hint), rdist.connect(workers=2):
         pass
+
+
+@pytest.mark.slow
+def test_cli_workers_give_the_same_metrics(tmp_path, raw, client):
+    """`--scheduler` on rank run and rank eval reaches the same numbers as the plain commands."""
+    from typer.testing import CliRunner
+
+    from recsys_cli.cli.main import app
+
+    runner = CliRunner()
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(tomli_w.dumps(raw))
+    address = client.scheduler.address
+    plain = runner.invoke(app, ["run", str(recipe), "--results-dir", str(tmp_path / "a"), "--json"])
+    spread = runner.invoke(
+        app,
+        [
+            "run",
+            str(recipe),
+            "--results-dir",
+            str(tmp_path / "b"),
+            "--json",
+            "--scheduler",
+            address,
+        ],
+    )
+    assert plain.exit_code == 0 and spread.exit_code == 0, spread.output
+    assert json.loads(plain.stdout)["models"] == json.loads(spread.stdout)["models"]
+    run_dir = json.loads(plain.stdout)["run_dir"]
+    sharded = runner.invoke(app, ["eval", run_dir, "--scheduler", address, "--json"])
+    assert sharded.exit_code == 0, sharded.output
+    assert json.loads(sharded.stdout)["models"] == json.loads(plain.stdout)["models"]
