@@ -248,7 +248,17 @@ def run_recipe(
             run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
         )
         save_evaluation(evaluation, run_dir)
+    manifest["train_peak_memory_mib"] = manifest["peak_memory_mib"]
+    manifest["peak_memory_mib"] = peak_memory_mib()
+    write_json(run_dir / "manifest.json", manifest)
     return manifest, evaluation
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 SEEDS_DIR = "seeds"
@@ -350,8 +360,11 @@ def write_run(
     for output in outputs:
         items, scores = output.items, output.scores
         candidates.append(_lists_frame(output.label, user_ids, items, scores, item_ids))
+        # Lists as deep as the candidates share the frame (no second copy of the largest table).
         recommendations.append(
-            _lists_frame(output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids)
+            candidates[-1]
+            if depth >= items.shape[1]
+            else _lists_frame(output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids)
         )
         for variant in recipe.variants:
             if output.label not in variant.models:
@@ -376,8 +389,12 @@ def write_run(
         write_parquet(run_dir / "test.parquet", test)
         write_parquet(run_dir / "users.parquet", _user_profiles(data))
         write_parquet(run_dir / "items.parquet", _item_profiles(data))
-        write_parquet(run_dir / "candidates.parquet", pl.concat(candidates))
-        write_parquet(run_dir / "recommendations.parquet", pl.concat(recommendations))
+        # rechunk=False: the tables are written chunk by chunk, never copied into one buffer.
+        write_parquet(run_dir / "candidates.parquet", pl.concat(candidates, rechunk=False))
+        del candidates
+        write_parquet(
+            run_dir / "recommendations.parquet", pl.concat(recommendations, rechunk=False)
+        )
         timings = {"models": {o.label: o.timings for o in outputs}}
         if rerank_timings:
             timings["rerank"] = rerank_timings
@@ -396,6 +413,7 @@ def write_run(
             "models": [o.label for o in outputs],
             **({"variants": list(rerank_timings)} if rerank_timings else {}),
             "timings": {**timings, "train_total_s": round(time.perf_counter() - started, 3)},
+            "peak_memory_mib": peak_memory_mib(),
             **provenance(),
         }
         write_json(run_dir / "manifest.json", manifest)
@@ -477,11 +495,14 @@ def evaluate_run(
     item side data (`context`, else `context_for_run`). Catalogue-level metrics (coverage, gini,
     provider_gini) are one number per model and cutoff: in the summary (stderr null), not per user.
     """
-    recs = pl.read_parquet(run_dir / "recommendations.parquet")
+    # Only the columns needed now; each model's lists are read on their own further down.
+    recs_path = run_dir / "recommendations.parquet"
+    scan = pl.scan_parquet(recs_path)
+    models = scan.select(pl.col("model").unique(maintain_order=True)).collect()["model"]
     test = pl.read_parquet(run_dir / "test.parquet").filter(pl.col("status") == "evaluated")
     if truth_items is not None:
         test = test.filter(pl.col("item").is_in(truth_items.implode()))
-    depth = int(recs["rank"].max() or 0)
+    depth = int(scan.select(pl.col("rank").max()).collect().item() or 0)
     if max(cutoffs) > depth:
         raise UserError(
             f"{run_dir}: recommendations hold {depth} items per user; cutoff "
@@ -490,7 +511,8 @@ def evaluate_run(
     accuracy = tuple(m for m in metrics if metric_kind(m) == "accuracy")
     beyond = tuple(m for m in metrics if metric_kind(m) != "accuracy")
     users = test["user"].unique(maintain_order=True).sort()
-    items = pl.concat([recs["item"], test["item"]]).unique().sort()
+    listed = scan.select(pl.col("item").unique()).collect()["item"]
+    items = pl.concat([listed, test["item"]]).unique().sort()
     user_index = pl.DataFrame({"user": users, "u": np.arange(len(users), dtype=np.int64)})
     item_index = pl.DataFrame({"item": items, "i": np.arange(len(items), dtype=np.int64)})
     truth_pairs = (
@@ -510,11 +532,13 @@ def evaluate_run(
         )
         truth_context.sort_indices()
     per_model, catalogue = [], []
-    for model in recs["model"].unique(maintain_order=True):
+    for model in models:
         lists = (
-            recs.filter(pl.col("model") == model)
-            .join(user_index, on="user")
-            .join(item_index, on="item")
+            scan.filter(pl.col("model") == model)
+            .select("user", "item", "rank")
+            .join(user_index.lazy(), on="user")
+            .join(item_index.lazy(), on="item")
+            .collect()
         )
         ranked = np.full((len(users), depth), -1, dtype=np.int32)
         ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
@@ -544,7 +568,7 @@ def evaluate_run(
             pl.lit(len(users), dtype=summary["users"].dtype).alias("users"),
         )
         summary = pl.concat([summary, whole])
-    summary = order_summary(summary, recs["model"].unique(maintain_order=True), metrics, cutoffs)
+    summary = order_summary(summary, models, metrics, cutoffs)
     return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
 
 

@@ -17,19 +17,26 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def user_errors(command: Callable) -> Callable:
+@contextlib.contextmanager
+def user_errors_reported() -> Iterator[None]:
     """Render `UserError` as one red line on stderr with exit code 2 (no traceback)."""
+    try:
+        yield
+    except UserError as error:
+        err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]: nothing was left looking complete")
+        raise typer.Exit(130) from None
+
+
+def user_errors(command: Callable) -> Callable:
+    """Decorate a command so that its `UserError`s are reported as by `user_errors_reported`."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        try:
+        with user_errors_reported():
             return command(*args, **kwargs)
-        except UserError as error:
-            err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("[red]interrupted[/red]: nothing was left looking complete")
-            raise typer.Exit(130) from None
 
     return wrapper
 

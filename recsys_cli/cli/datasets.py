@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from recsys_cli.errors import UserError
+from recsys_cli.cli.common import user_errors_reported
 
 app = typer.Typer(
     name="datasets",
@@ -34,16 +32,6 @@ NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Do not draw the download progress bar.")
 ]
 Name = Annotated[str, typer.Argument(help="Dataset name, as shown by `rank datasets list`.")]
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Render `UserError` as one line on stderr with exit code 2 (no traceback)."""
-    try:
-        yield
-    except UserError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 def _human(size: int | None) -> str:
@@ -99,7 +87,7 @@ def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
 
     from recsys_cli.data.catalog import CATALOG
 
-    with _user_errors():
+    with user_errors_reported():
         store = _store(data_dir)
         rows = [_entry_dict(e, store.status(e)) for e in CATALOG.values()]
     if json_:
@@ -130,7 +118,7 @@ def info(name: Name, data_dir: DataDir = None, json_: JsonFlag = False) -> None:
     """Show a dataset's description, license, files (URL, size, checksum) and local state."""
     from recsys_cli.data.catalog import get_entry
 
-    with _user_errors():
+    with user_errors_reported():
         entry = get_entry(name)
         row = _entry_dict(entry, _store(data_dir).status(entry))
     if json_:
@@ -170,7 +158,7 @@ def download(
     """
     from recsys_cli.data.catalog import get_entry
 
-    with _user_errors():
+    with user_errors_reported():
         entry = get_entry(name)
         store = _store(data_dir)
         store.download(entry, progress=not no_progress, force=force)
@@ -190,7 +178,7 @@ def prepare(
     """Parse a dataset into the canonical Parquet tables (downloading it first if needed)."""
     from recsys_cli.data.catalog import get_entry
 
-    with _user_errors():
+    with user_errors_reported():
         entry = get_entry(name)
         store = _store(data_dir)
         ds = store.prepare(entry, download=not no_download, progress=not no_progress, force=force)
@@ -217,7 +205,7 @@ def import_(
     """Import a dataset fetched elsewhere (for machines without network access)."""
     from recsys_cli.data.catalog import get_entry
 
-    with _user_errors():
+    with user_errors_reported():
         entry = get_entry(name)
         store = _store(data_dir)
         origin = store.import_path(entry, path)
@@ -234,7 +222,7 @@ def verify(
     """Re-hash cached source files against the recorded and published checksums."""
     from recsys_cli.data.catalog import CATALOG, get_entry
 
-    with _user_errors():
+    with user_errors_reported():
         store = _store(data_dir)
         entries = [get_entry(name)] if name else store.cached_entries(list(CATALOG.values()))
         seen: set[str] = set()
@@ -263,7 +251,7 @@ def remove(name: Name, data_dir: DataDir = None) -> None:
     """Delete a dataset's files and prepared tables from the data folder."""
     from recsys_cli.data.catalog import get_entry
 
-    with _user_errors():
+    with user_errors_reported():
         entry = get_entry(name)
         names, freed = _store(data_dir).remove(entry)
     err.print(f"removed {', '.join(names)} ({_human(freed)} freed)", highlight=False)
@@ -284,7 +272,7 @@ def synth(
     from recsys_cli.data.store import resolve_data_dir
     from recsys_cli.data.synthetic import SynthSpec, generate, save
 
-    with _user_errors():
+    with user_errors_reported():
         spec = SynthSpec(
             users=users, items=items, interactions=interactions, seed=seed, artists=artists
         )

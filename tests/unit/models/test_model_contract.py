@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys_cli.models.base import NotFittedError
+from recsys_cli.models.base import NotFittedError, Recommender
 from recsys_cli.models.registry import create_model, model_names, model_params_class
 from recsys_cli.models.topk import topk_excluding
 
@@ -181,3 +181,13 @@ def test_factor_models_fold_in_users_without_training_rows(name):
     model = fitted(name, sp.csr_matrix(fit_matrix))
     items, _ = model.recommend(np.array([0]), train[[0]], 3)
     assert all(j % 2 == 0 for j in items[0])
+
+
+def test_popularity_walk_equals_the_generic_top_k():
+    train = sp.random(60, 50, density=0.2, random_state=2, format="csr")
+    train.data[:] = 1.0
+    model = fitted("popularity", train)
+    history = sp.random(60, 50, density=0.3, random_state=3, format="csr")
+    fast, fast_scores = model.recommend(np.arange(60), history, 45)
+    generic, generic_scores = Recommender.recommend(model, np.arange(60), history, 45)
+    assert np.array_equal(fast, generic) and np.array_equal(fast_scores, generic_scores)
