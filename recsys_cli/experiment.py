@@ -248,8 +248,9 @@ def run_recipe(
             run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
         )
         save_evaluation(evaluation, run_dir)
-    manifest["train_peak_memory_mib"] = manifest["peak_memory_mib"]
-    manifest["peak_memory_mib"] = peak_memory_mib()
+    timings = manifest["timings"]
+    timings["train_peak_memory_mib"] = timings["peak_memory_mib"]
+    timings["peak_memory_mib"] = peak_memory_mib()
     write_json(run_dir / "manifest.json", manifest)
     return manifest, evaluation
 
@@ -412,8 +413,11 @@ def write_run(
             "counts": data.report,
             "models": [o.label for o in outputs],
             **({"variants": list(rerank_timings)} if rerank_timings else {}),
-            "timings": {**timings, "train_total_s": round(time.perf_counter() - started, 3)},
-            "peak_memory_mib": peak_memory_mib(),
+            "timings": {
+                **timings,
+                "train_total_s": round(time.perf_counter() - started, 3),
+                "peak_memory_mib": peak_memory_mib(),
+            },
             **provenance(),
         }
         write_json(run_dir / "manifest.json", manifest)
