@@ -166,29 +166,12 @@ def run_sweep_distributed(
     """
     from distributed import as_completed
 
-    from recsys_cli.experiment import (
-        build_context,
-        check_columns_for,
-        fit_models,
-        grid_points,
-        needs_context,
-        prepare,
-    )
+    from recsys_cli.experiment import prepare_sweep
     from recsys_cli.results.store import TEMP_PREFIX, PendingRun
 
-    points = grid_points(raw, grid)
-    base = points[0][1]
-    if base.seeds:
-        raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
-    data = prepare(base, data_dir, step)
-    context = None
-    if any(needs_context(recipe) for _, recipe in points):
-        with step("item side data for reranking and metrics"):
-            context = build_context(base, data)
-            for _, recipe in points:
-                check_columns_for(context, recipe)
-            _warm(context, [recipe for _, recipe in points])
-    outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
+    points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
+    if context is not None:
+        _warm(context, [recipe for _, recipe in points])
     sweep_dir.mkdir(parents=True, exist_ok=True)
     finals = [
         PendingRun(sweep_dir, f"{recipe.name}-{i:03d}").final

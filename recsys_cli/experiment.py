@@ -642,6 +642,26 @@ def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[tuple[dict, Rec
     return points
 
 
+def prepare_sweep(
+    raw: dict, grid: list[tuple[str, list]], sweep_dir: Path, data_dir, step: Step
+) -> tuple[list[tuple[dict, Recipe]], Prepared, object, list[ModelOutput]]:
+    """(grid points, prepared data, item side data, fitted candidates): what every point of a
+    sweep shares, built once."""
+    points = grid_points(raw, grid)
+    base = points[0][1]
+    if base.seeds:
+        raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
+    data = prepare(base, data_dir, step)
+    context = None
+    if any(needs_context(recipe) for _, recipe in points):
+        with step("item side data for reranking and metrics"):
+            context = build_context(base, data)
+            for _, recipe in points:
+                check_columns_for(context, recipe)
+    outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
+    return points, data, context, outputs
+
+
 def run_sweep(
     raw: dict,
     grid: list[tuple[str, list]],
@@ -655,18 +675,7 @@ def run_sweep(
     """
     from recsys_cli.results.store import PendingRun
 
-    points = grid_points(raw, grid)
-    base = points[0][1]
-    if base.seeds:
-        raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
-    data = prepare(base, data_dir, step)
-    context = None
-    if any(needs_context(recipe) for _, recipe in points):
-        with step("item side data for reranking and metrics"):
-            context = build_context(base, data)
-            for _, recipe in points:
-                check_columns_for(context, recipe)
-    outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
+    points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     results = []
     for index, (values, recipe) in enumerate(points):
         shown = ", ".join(f"{k}={v}" for k, v in values.items())

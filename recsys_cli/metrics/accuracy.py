@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recsys_cli.sorted_search import row_contains
+
 METRICS = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate")
 
 
@@ -38,23 +40,13 @@ def _accuracy_kernel(ranked, truth_indptr, truth_indices, cutoffs, out):
         first = 0
         c = 0
         for r in range(max_k):
-            if r < width and ranked[u, r] >= 0:
-                item = ranked[u, r]
-                # Binary search in the user's sorted truth.
-                lo = start
-                hi = stop
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if truth_indices[mid] < item:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                if lo < stop and truth_indices[lo] == item:
-                    hits += 1
-                    dcg += discount[r]
-                    precision_sum += hits / (r + 1.0)
-                    if first == 0:
-                        first = r + 1
+            listed = r < width and ranked[u, r] >= 0
+            if listed and row_contains(truth_indices, start, stop, ranked[u, r]):
+                hits += 1
+                dcg += discount[r]
+                precision_sum += hits / (r + 1.0)
+                if first == 0:
+                    first = r + 1
             while c < cutoffs.shape[0] and cutoffs[c] == r + 1:
                 k = cutoffs[c]
                 out[0, c, u] = dcg / ideal[min(n_true, k) - 1]

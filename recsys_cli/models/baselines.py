@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from recsys_cli.models.base import Recommender
+from recsys_cli.sorted_search import row_contains
 
 
 class RandomModel(Recommender):
@@ -53,14 +54,7 @@ def _walk_global_order(order, indptr, indices, out):
         for item in order:
             if filled == k:
                 break
-            lo, hi = start, stop
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if indices[mid] < item:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < stop and indices[lo] == item:
+            if row_contains(indices, start, stop, item):
                 continue
             out[row, filled] = item
             filled += 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recsys_cli.sorted_search import row_contains
+
 
 @njit(cache=True, inline="always")
 def _worse(s1, i1, s2, i2):
@@ -47,18 +49,6 @@ def _sift_up(heap_s, heap_i, pos):
             return
 
 
-@njit(cache=True, inline="always")
-def _contains(indices, start, stop, item):
-    lo, hi = start, stop
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if indices[mid] < item:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < stop and indices[lo] == item
-
-
 _CHUNK = 64
 
 
@@ -94,7 +84,7 @@ def _topk_rows(scores, indptr, indices, k, out_items, out_scores):
                 # Most items lose to the current k-th best: one comparison, before any lookup.
                 if size == k and not _worse(heap_s[0], heap_i[0], s, item):
                     continue
-                if _contains(indices, start, stop, item):
+                if row_contains(indices, start, stop, item):
                     continue  # a history item: never recommended
                 if size < k:
                     heap_s[size] = s
