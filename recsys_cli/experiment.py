@@ -191,7 +191,9 @@ def fit_models(
             fit_in_time_order(model, data.fit, data.split)
             t1 = time.perf_counter()
         with step(f"recommend {config.label} for {len(data.eval_users):,} users"):
-            items, scores = model.recommend(data.eval_users, history, recipe.eval.candidates)
+            items, scores = model.recommend(
+                data.eval_users, history, recipe.eval.candidates, recipe.eval.block_size or None
+            )
             t2 = time.perf_counter()
         timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
         if getattr(model, "losses_", None):  # trained by epochs: how many, and which was kept

@@ -91,14 +91,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Cutoffs and metrics, and the candidate depth N each model returns."""
+    """Cutoffs and metrics, the candidate depth N each model returns, and how many users are
+    scored at once (0: as many as fit 2^25 scores, i.e. 128 MiB of float32 per block)."""
 
     cutoffs: tuple[int, ...] = (10, 20)
     # Accuracy, beyond-accuracy and business names (recsys_cli.metrics), checked by the loader.
     metrics: tuple[str, ...] = ACCURACY_METRICS
     candidates: int = 100
+    block_size: int = 0
 
     def __post_init__(self) -> None:
+        if self.block_size < 0:
+            raise ValueError("block_size must be >= 0 (0 = automatic)")
         if not self.cutoffs or min(self.cutoffs) < 1:
             raise ValueError("cutoffs must be a non-empty list of positive integers")
         if self.candidates < max(self.cutoffs):

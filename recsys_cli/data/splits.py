@@ -56,7 +56,18 @@ def assemble(parts: dict[str, pl.DataFrame], config: SplitConfig) -> Split:
     extra = parts.get(f"{target}_input", empty)
     notes = {"kind": config.kind, "evaluated_part": target}
     notes.update({f"{name}_interactions": part.height for name, part in parts.items()})
-    return Split(pl.concat(fit), extra, parts[target], notes)
+    fit_frame = pl.concat(fit)
+    notes["fit_after_first_heldout"] = _future_in_training(fit_frame, parts[target])
+    return Split(fit_frame, extra, parts[target], notes)
+
+
+def _future_in_training(fit: pl.DataFrame, truth: pl.DataFrame) -> int:
+    """Training interactions later than the earliest held-out one: the leak that per-user splits
+    (leave-last, random) let in and a global temporal cut cannot (Ji et al., TOIS 2023)."""
+    first = truth["timestamp"].min()
+    if first is None:
+        return 0
+    return int((fit["timestamp"] > first).sum())
 
 
 def _temporal(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:

@@ -77,6 +77,13 @@ def counts_lines(counts: dict) -> list[str]:
         f"evaluated {counts['evaluated_users']:,} users on {counts['pairs_evaluated']:,} held-out "
         f"(user, item) pairs",
     ]
+    leaked = counts.get("fit_after_first_heldout", 0)
+    if leaked:
+        lines.append(
+            f"warning: {leaked:,} training interactions ({leaked / counts['fit_interactions']:.0%})"
+            " are later than the earliest held-out one: this split lets the future into training"
+            " (Ji et al., TOIS 2023); split.kind = 'temporal' is leak-free"
+        )
     if counts["cold_users_excluded"]:
         lines.append(
             f"excluded {counts['cold_users_excluded']:,} held-out users with no training "

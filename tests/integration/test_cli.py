@@ -204,3 +204,13 @@ def test_eval_slices_regroup_per_user_values_and_restrict_truth(tmp_path, recipe
     assert not (run_dir / "evals").exists()  # slicing writes nothing
     bad = invoke("eval", run_dir, "--slice", "country")
     assert bad.exit_code == 2 and "not one of user_activity, item_popularity" in bad.stderr
+
+
+def test_block_size_changes_memory_not_results(tmp_path, recipe):
+    assert invoke("run", recipe, "--results-dir", tmp_path / "a", "-q").exit_code == 0
+    result = invoke(
+        "run", recipe, "--results-dir", tmp_path / "b", "-q", "--set", "eval.block_size=7"
+    )
+    assert result.exit_code == 0, result.output
+    (a,), (b,) = run_dirs(tmp_path / "a"), run_dirs(tmp_path / "b")
+    assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes()

@@ -114,3 +114,37 @@ def test_min_rating_then_binarize(interactions):
     kept = apply_filters(interactions, FilterConfig(min_rating=4.0, binarize=True))
     assert kept.height == (interactions["weight"] >= 4).sum()
     assert np.all(kept["weight"].to_numpy() == 1.0)
+
+
+def test_future_in_training_is_counted_for_per_user_splits_only(interactions):
+    frame = indexed(interactions)
+    temporal = split(frame, SplitConfig(kind="temporal", test=0.2), 0)
+    assert temporal.notes["fit_after_first_heldout"] == 0
+    leave_last = split(frame, SplitConfig(kind="leave_last"), 0)
+    first = leave_last.truth["timestamp"].min()
+    expected = int((leave_last.fit["timestamp"] > first).sum())
+    assert leave_last.notes["fit_after_first_heldout"] == expected > 0
+
+
+def test_the_report_warns_about_the_leak():
+    from recsys_cli.results.report import counts_lines
+
+    counts = {
+        "interactions": 10,
+        "users": 2,
+        "items": 5,
+        "dataset_interactions": 10,
+        "kind": "leave_last",
+        "evaluated_part": "test",
+        "evaluated_users": 2,
+        "pairs_evaluated": 2,
+        "cold_users_excluded": 0,
+        "pairs_seen_in_input": 0,
+        "pairs_on_items_unseen_in_training": 0,
+        "fit_interactions": 8,
+        "fit_after_first_heldout": 4,
+    }
+    assert any(
+        "4 training interactions (50%)" in line and "Ji et al." in line
+        for line in counts_lines(counts)
+    )
