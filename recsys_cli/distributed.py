@@ -230,12 +230,9 @@ def _shard_users(users, shards: int) -> list:
 
 
 def _evaluate_shard(run_dir: str, users, cutoffs, metrics, context):
-    """`evaluate_run` on the run restricted to `users`, in a scratch copy of its two files.
-
-    Besides the shard's rows, the lists keep each model's first row and one row of the longest
-    list, whoever their user: evaluate_run drops rows of users without truth, so they change no
-    value, but they keep every model (in stored order) and the full list depth in every shard.
-    """
+    """`evaluate_run` on the run restricted to `users`, in a scratch copy of its lists, truth
+    and manifest (which names every model and the list depth)."""
+    import shutil
     import tempfile
 
     import polars as pl
@@ -243,28 +240,23 @@ def _evaluate_shard(run_dir: str, users, cutoffs, metrics, context):
     from recsys_cli.experiment import evaluate_run
 
     run = Path(run_dir)
-    recs = pl.read_parquet(run / "recommendations.parquet").with_row_index("_row")
-    first_of_model = pl.col("_row") == pl.col("_row").min().over("model")
-    deepest = pl.col("_row") == pl.col("_row").filter(pl.col("rank") == pl.col("rank").max()).min()
     mine = pl.col("user").is_in(users)
-    recs = recs.filter(mine | first_of_model | deepest).drop("_row")
-    test = pl.read_parquet(run / "test.parquet").filter(pl.col("user").is_in(users))
+    recs = pl.scan_parquet(run / "recommendations.parquet").filter(mine).collect()
+    test = pl.read_parquet(run / "test.parquet").filter(mine)
     with tempfile.TemporaryDirectory(prefix="rank-shard-") as scratch:
         recs.write_parquet(Path(scratch) / "recommendations.parquet")
         test.write_parquet(Path(scratch) / "test.parquet")
+        shutil.copyfile(run / "manifest.json", Path(scratch) / "manifest.json")
         evaluation = evaluate_run(Path(scratch), cutoffs, metrics, context=context)
     return evaluation.per_user
 
 
 def _catalogue(run_dir: str, cutoffs, metrics, context):
     """Catalogue-level rows (one number per model over ALL users) of evaluate_run's summary."""
-    import polars as pl
-
     from recsys_cli.experiment import evaluate_run
 
-    # hit_rate only because evaluate_run needs one per-user metric; its rows are dropped.
-    evaluation = evaluate_run(Path(run_dir), cutoffs, (*metrics, "hit_rate"), context=context)
-    return evaluation.summary.filter(pl.col("metric").is_in(list(metrics)))
+    evaluation = evaluate_run(Path(run_dir), cutoffs, metrics, context=context)
+    return evaluation.summary
 
 
 def evaluate_run_sharded(
@@ -293,12 +285,12 @@ def evaluate_run_sharded(
 
     cutoffs, metrics = tuple(cutoffs), tuple(metrics)
     run_dir = Path(run_dir)
-    if load_manifest(run_dir).get("seeds"):
+    manifest = load_manifest(run_dir)
+    if manifest.get("seeds"):
         raise UserError(
             f"{run_dir}: a multi-seed run is evaluated per seed in one process; drop --workers"
         )
-    depth = pl.scan_parquet(run_dir / "recommendations.parquet").select(pl.col("rank").max())
-    depth = int(depth.collect().item() or 0)
+    depth = manifest["list_depth"]
     if max(cutoffs) > depth:
         raise UserError(
             f"{run_dir}: recommendations hold {depth} items per user; cutoff "
@@ -309,8 +301,7 @@ def evaluate_run_sharded(
         context = context_for_run(run_dir, data_dir)
     test = pl.read_parquet(run_dir / "test.parquet", columns=["user", "status"])
     users = test.filter(pl.col("status") == "evaluated")["user"].unique().sort()
-    models = pl.read_parquet(run_dir / "recommendations.parquet", columns=["model"])["model"]
-    models = models.unique(maintain_order=True)
+    models = pl.Series("model", manifest["lists"])
     shards = shards or max(worker_count(client), 1)
     if shards < 1:
         raise UserError(f"--shards {shards}: needs at least one shard")

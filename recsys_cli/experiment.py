@@ -32,7 +32,7 @@ from recsys_cli.evaluation.evaluate import evaluate_lists, summarise
 from recsys_cli.metrics import metric_kind
 from recsys_cli.models.registry import create_model
 from recsys_cli.results.manifest import provenance
-from recsys_cli.results.store import read_json, write_json, write_parquet
+from recsys_cli.results.store import ParquetPieces, read_json, write_json, write_parquet
 
 Step = Callable[[str], contextlib.AbstractContextManager]
 
@@ -228,7 +228,6 @@ def train(
 def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
     """`train`, also returning the rerank context (None when the recipe needs none)."""
     started = time.perf_counter()
-    (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
     data = prepare(recipe, data_dir, step)
     context = None
     if needs_context(recipe):
@@ -275,7 +274,7 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
     data = prepare(recipe, data_dir, step)
     context = build_context(recipe, data) if needs_context(recipe) else None
     split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
-    manifests = {}
+    manifests, evaluations = {}, {}
     for seed in recipe.seeds:
         single = dataclasses.replace(
             recipe, seed=seed, seeds=(), split=dataclasses.replace(recipe.split, seed=split_seed)
@@ -285,10 +284,10 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
         outputs = fit_models(single, data, step, work_dir=sub / "models")
         manifests[seed] = write_run(single, sub, data, outputs, context, step)
         with step(f"evaluate seed {seed}"):
-            evaluation = evaluate_run(
+            evaluations[seed] = evaluate_run(
                 sub, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
             )
-            save_evaluation(evaluation, sub)
+            save_evaluation(evaluations[seed], sub)
     first = run_dir / SEEDS_DIR / f"seed-{recipe.seeds[0]}"
     for name in ("test.parquet", "users.parquet", "items.parquet"):
         shutil.copyfile(first / name, run_dir / name)
@@ -313,18 +312,13 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
         },
     }
     write_json(run_dir / "manifest.json", manifest)
-    evaluation = evaluate_seeds(
-        run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
-    )
+    evaluation = aggregate_seeds(evaluations, recipe.eval.cutoffs, recipe.eval.metrics)
     save_evaluation(evaluation, run_dir)
     return manifest, evaluation
 
 
 def evaluate_seeds(run_dir: Path, cutoffs, metrics, *, context=None, data_dir=None) -> Evaluation:
     """Evaluate every seed sub-run of a multi-seed run and aggregate them."""
-    from recsys_cli.evaluation.seeds import aggregate_per_user, aggregate_summary
-
-    seeds = load_manifest(run_dir)["seeds"]
     evaluations = {
         seed: evaluate_run(
             run_dir / SEEDS_DIR / f"seed-{seed}",
@@ -333,8 +327,15 @@ def evaluate_seeds(run_dir: Path, cutoffs, metrics, *, context=None, data_dir=No
             context=context,
             data_dir=data_dir,
         )
-        for seed in seeds
+        for seed in load_manifest(run_dir)["seeds"]
     }
+    return aggregate_seeds(evaluations, cutoffs, metrics)
+
+
+def aggregate_seeds(evaluations: dict[int, Evaluation], cutoffs, metrics) -> Evaluation:
+    """One evaluation from per-seed ones (see evaluation/seeds.py)."""
+    from recsys_cli.evaluation.seeds import aggregate_per_user, aggregate_summary
+
     per_user = aggregate_per_user({s: e.per_user for s, e in evaluations.items()})
     summary = aggregate_summary({s: e.summary for s, e in evaluations.items()})
     return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
@@ -355,31 +356,7 @@ def write_run(
     """
     started = time.perf_counter() if started is None else started
     (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
-    user_ids = data.indexed.user_ids.gather(data.eval_users)
-    item_ids = data.indexed.item_ids
-    depth = max(recipe.eval.cutoffs)
-    candidates, recommendations, rerank_timings = [], [], {}
-    history = data.model_input[data.eval_users] if recipe.variants else None
-    for output in outputs:
-        items, scores = output.items, output.scores
-        candidates.append(_lists_frame(output.label, user_ids, items, scores, item_ids))
-        # Lists as deep as the candidates share the frame (no second copy of the largest table).
-        recommendations.append(
-            candidates[-1]
-            if depth >= items.shape[1]
-            else _lists_frame(output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids)
-        )
-        for variant in recipe.variants:
-            if output.label not in variant.models:
-                continue
-            from recsys_cli.rerank.stage import apply_variant
-
-            row = f"{output.label}+{variant.name}"
-            with step(f"rerank {row}"):
-                t0 = time.perf_counter()
-                ranked, ranked_scores = apply_variant(context, variant, items, scores, history)
-                rerank_timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
-            recommendations.append(_lists_frame(row, user_ids, ranked, ranked_scores, item_ids))
+    lists, rerank_timings = _write_lists(recipe, run_dir, data, outputs, context, step)
     with step("write run"):
         ids = data.indexed
         test = data.test.select(
@@ -392,12 +369,6 @@ def write_run(
         write_parquet(run_dir / "test.parquet", test)
         write_parquet(run_dir / "users.parquet", _user_profiles(data))
         write_parquet(run_dir / "items.parquet", _item_profiles(data))
-        # rechunk=False: the tables are written chunk by chunk, never copied into one buffer.
-        write_parquet(run_dir / "candidates.parquet", pl.concat(candidates, rechunk=False))
-        del candidates
-        write_parquet(
-            run_dir / "recommendations.parquet", pl.concat(recommendations, rechunk=False)
-        )
         timings = {"models": {o.label: o.timings for o in outputs}}
         if rerank_timings:
             timings["rerank"] = rerank_timings
@@ -414,6 +385,8 @@ def write_run(
             "split": {"fingerprint": data.split.fingerprint(), "kind": recipe.split.kind},
             "counts": data.report,
             "models": [o.label for o in outputs],
+            "lists": lists,  # row labels of recommendations.parquet, in order
+            "list_depth": max([*recipe.eval.cutoffs] + [v.length for v in recipe.variants]),
             **({"variants": list(rerank_timings)} if rerank_timings else {}),
             "timings": {
                 **timings,
@@ -439,6 +412,47 @@ def context_for_run(run_dir: Path, data_dir: Path | None = None):
             f"trained on {expected}; beyond-accuracy metrics need the same data"
         )
     return build_context(recipe, data)
+
+
+def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step):
+    """candidates.parquet (each model's top N) and recommendations.parquet (each model's and
+    variant's list, max cutoff deep); returns the row labels in order and the rerank timings.
+
+    Each model's lists are written as soon as they exist, so only one model's tables are in
+    memory at a time, whatever the number of models and variants."""
+    user_ids = data.indexed.user_ids.gather(data.eval_users)
+    item_ids = data.indexed.item_ids
+    depth = max(recipe.eval.cutoffs)
+    history = data.model_input[data.eval_users] if recipe.variants else None
+    rerank_timings, lists = {}, []
+    with (
+        ParquetPieces(run_dir / "candidates.parquet") as candidates,
+        ParquetPieces(run_dir / "recommendations.parquet") as recommendations,
+    ):
+        for output in outputs:
+            items, scores = output.items, output.scores
+            lists.append(output.label)
+            frame = _lists_frame(output.label, user_ids, items, scores, item_ids)
+            candidates.add(frame)
+            if depth < items.shape[1]:
+                frame = _lists_frame(
+                    output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids
+                )
+            recommendations.add(frame)
+            del frame
+            for variant in recipe.variants:
+                if output.label not in variant.models:
+                    continue
+                from recsys_cli.rerank.stage import apply_variant
+
+                row = f"{output.label}+{variant.name}"
+                with step(f"rerank {row}"):
+                    t0 = time.perf_counter()
+                    ranked, ranked_scores = apply_variant(context, variant, items, scores, history)
+                    rerank_timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
+                recommendations.add(_lists_frame(row, user_ids, ranked, ranked_scores, item_ids))
+                lists.append(row)
+    return lists, rerank_timings
 
 
 def _user_profiles(data: Prepared) -> pl.DataFrame:
@@ -501,14 +515,15 @@ def evaluate_run(
     item side data (`context`, else `context_for_run`). Catalogue-level metrics (coverage, gini,
     provider_gini) are one number per model and cutoff: in the summary (stderr null), not per user.
     """
-    # Only the columns needed now; each model's lists are read on their own further down.
-    recs_path = run_dir / "recommendations.parquet"
-    scan = pl.scan_parquet(recs_path)
-    models = scan.select(pl.col("model").unique(maintain_order=True)).collect()["model"]
+    # Rows and list depth come from the manifest, so a model that recommended nothing still has
+    # its (zero) row; each model's lists are read on their own further down.
+    manifest = load_manifest(run_dir)
+    models = pl.Series("model", manifest["lists"])
+    depth = manifest["list_depth"]
+    scan = pl.scan_parquet(run_dir / "recommendations.parquet")
     test = pl.read_parquet(run_dir / "test.parquet").filter(pl.col("status") == "evaluated")
     if truth_items is not None:
         test = test.filter(pl.col("item").is_in(truth_items.implode()))
-    depth = int(scan.select(pl.col("rank").max()).collect().item() or 0)
     if max(cutoffs) > depth:
         raise UserError(
             f"{run_dir}: recommendations hold {depth} items per user; cutoff "
@@ -546,6 +561,11 @@ def evaluate_run(
             .join(item_index.lazy(), on="item")
             .collect()
         )
+        if lists.select("u", "rank").n_unique() != lists.height:
+            raise UserError(
+                f"{run_dir}: {model} has more than one item at some (user, rank); a multi-seed "
+                "run is evaluated per seed (rank eval evaluates seeds/* and aggregates)"
+            )
         ranked = np.full((len(users), depth), -1, dtype=np.int32)
         ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
         tables = []
@@ -562,7 +582,7 @@ def evaluate_run(
                 tables.append(table)
             catalogue.append(whole.select(pl.lit(model).alias("model"), pl.all()))
         per_model += [t.select(pl.lit(model).alias("model"), pl.all()) for t in tables]
-    per_user = pl.concat(per_model)
+    per_user = pl.concat(per_model) if per_model else _empty_per_user(users)
     summary = summarise(per_user)
     if catalogue:
         whole = pl.concat(catalogue).select(
@@ -576,6 +596,19 @@ def evaluate_run(
         summary = pl.concat([summary, whole])
     summary = order_summary(summary, models, metrics, cutoffs)
     return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
+
+
+def _empty_per_user(users: pl.Series) -> pl.DataFrame:
+    """The per-user table when only catalogue-level metrics were asked for."""
+    return pl.DataFrame(
+        schema={
+            "model": pl.Utf8,
+            "user": users.dtype,
+            "metric": pl.Utf8,
+            "cutoff": pl.Int32,
+            "value": pl.Float64,
+        }
+    )
 
 
 def order_summary(summary: pl.DataFrame, models: pl.Series, metrics, cutoffs) -> pl.DataFrame:

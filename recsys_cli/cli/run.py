@@ -166,10 +166,14 @@ def evaluate(
             raise UserError(f"--metrics: {problem}")
     if min(chosen_cutoffs) < 1:
         raise UserError("--cutoffs: cutoffs must be positive integers")
+    manifest = load_manifest(run_dir)
     if slice_ is not None:
+        if manifest.get("seeds"):
+            raise UserError(
+                f"--slice: {run_dir} is a multi-seed run; slice one seed: {run_dir}/seeds/seed-N"
+            )
         _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, as_json)
         return
-    manifest = load_manifest(run_dir)
     if (workers or scheduler) and not manifest.get("seeds"):
         from recsys_cli.distributed import connect, evaluate_run_sharded
 

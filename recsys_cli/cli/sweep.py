@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -96,25 +95,18 @@ def sweep(
     run, print the trade-off table with Pareto points (*), the hypervolume and the best point.
 
     With --workers/--scheduler the grid points run on Dask workers (same results)."""
-    from recsys_cli.config.loader import apply_override, recipe_from_dict
+    from recsys_cli.config.loader import load_raw
     from recsys_cli.experiment import run_sweep
     from recsys_cli.results.store import PendingRun, results_root, write_json
 
-    try:
-        raw = tomllib.loads(Path(recipe_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{recipe_path}: recipe file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{recipe_path}: invalid TOML: {error}") from None
-    raw.setdefault("name", Path(recipe_path).stem)
-    for override in overrides or []:
-        apply_override(raw, override)
-    recipe_from_dict(raw)  # fail on a bad recipe before the grid is applied
+    raw, base = load_raw(recipe_path, overrides or [])
     axes = [parse_grid(g) for g in grid]
     if maximize and minimize:
         raise UserError("--maximize and --minimize: give one objective")
     objective = maximize or minimize
     constraints = [_constraint(c) for c in constraint or []]
+    # Names are checked before anything is trained: a typo must not cost the whole sweep.
+    _check_names(base, rows, pareto, objective, constraints)
     step = progress_step(quiet or as_json)
     with PendingRun(results_root(results_dir), f"sweep-{raw['name']}") as pending:
         if workers or scheduler:
@@ -134,6 +126,24 @@ def sweep(
         print(json.dumps(analysis, indent=2))
     elif not quiet:
         _render(analysis)
+
+
+def _check_names(base, rows, pareto, objective, constraints) -> None:
+    """Every row, Pareto metric, objective and constraint must exist in the recipe."""
+    labels = [m.label for m in base.models]
+    available = labels + [
+        f"{label}+{v.name}" for v in base.variants for label in labels if label in v.models
+    ]
+    for row in _metric_keys(rows):
+        if row not in available:
+            raise UserError(f"--rows: no row {row!r}; rows are {', '.join(available)}")
+    evaluated = [f"{m}@{k}" for m in base.eval.metrics for k in base.eval.cutoffs]
+    named = _metric_keys(pareto) + [objective] * bool(objective) + [c.metric for c in constraints]
+    for metric in named:
+        if metric not in evaluated:
+            raise UserError(
+                f"metric {metric!r} is not evaluated by the recipe; it has {', '.join(evaluated)}"
+            )
 
 
 def _grid_rows(raw: dict, axes) -> str | None:

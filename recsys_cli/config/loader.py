@@ -31,6 +31,11 @@ _BLEND_OBJECTIVES = ("relevance", "novelty", "popularity")
 
 def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     """Parse, override and validate a recipe file; errors carry the file name and key path."""
+    return load_raw(path, overrides)[1]
+
+
+def load_raw(path: Path, overrides: list[str] = ()) -> tuple[dict[str, Any], Recipe]:
+    """The overridden raw table (for sweeps, which vary it further) and its validated recipe."""
     source = str(path)
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -42,7 +47,7 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     try:
         for override in overrides:
             apply_override(raw, override)
-        return recipe_from_dict(raw)
+        return raw, recipe_from_dict(raw)
     except RecipeError as error:
         raise RecipeError(error.path, str(error).removeprefix(f"{error.path}: "), source) from None
 

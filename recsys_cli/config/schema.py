@@ -103,6 +103,9 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.block_size < 0:
             raise ValueError("block_size must be >= 0 (0 = automatic)")
+        for name, values in (("cutoffs", self.cutoffs), ("metrics", self.metrics)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} {list(values)} repeat a value")
         if not self.cutoffs or min(self.cutoffs) < 1:
             raise ValueError("cutoffs must be a non-empty list of positive integers")
         if self.candidates < max(self.cutoffs):
@@ -323,3 +326,10 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     groups: dict[str, GroupConfig] = field(default_factory=dict)
     variants: tuple[VariantConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        seeds = (self.seed, *self.seeds, self.split.seed or 0)
+        if min(seeds) < 0:
+            raise ValueError("seeds must be >= 0 (numpy's generators take non-negative seeds)")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {list(self.seeds)} repeat a value")

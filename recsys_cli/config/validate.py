@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -89,6 +90,8 @@ def coerce(hint: Any, value: Any, path: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(path, f"expected a finite number, got {value}")
     if hint in _TYPE_NAMES:
         if isinstance(value, bool) != (hint is bool) or not isinstance(value, hint):
             raise RecipeError(path, f"expected {_TYPE_NAMES[hint]}, got {_describe(value)}")

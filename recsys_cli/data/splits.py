@@ -78,12 +78,11 @@ def _temporal(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.Dat
         t_test = _epoch_seconds(config.cutoff)
     else:
         t_test = int(timestamps.quantile(1.0 - config.test, "higher"))
+    before = timestamps.filter(timestamps < t_test)
+    if before.len() == 0:
+        raise DataError(f"temporal cut at {t_test}: no interaction lies before it")
     t_val = (
-        int(
-            timestamps.filter(timestamps < t_test).quantile(
-                1.0 - config.validation / (1.0 - config.test), "higher"
-            )
-        )
+        int(before.quantile(1.0 - config.validation / (1.0 - config.test), "higher"))
         if config.validation > 0
         else t_test
     )

@@ -69,6 +69,35 @@ def write_parquet(path: Path, frame: pl.DataFrame) -> None:
     temp.replace(path)
 
 
+class ParquetPieces:
+    """Write one Parquet table piece by piece: each piece goes to a hidden part file as soon as
+    it exists (and can be dropped from memory); leaving the `with` block joins the parts in one
+    streaming pass and renames the result into place. On an error nothing is left behind."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.parts: list[Path] = []
+
+    def __enter__(self) -> ParquetPieces:
+        return self
+
+    def add(self, frame: pl.DataFrame) -> None:
+        part = self.path.with_name(f"{TEMP_PREFIX}{self.path.stem}-{len(self.parts)}.parquet")
+        frame.write_parquet(part)
+        self.parts.append(part)
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        temp = self.path.with_name(f"{TEMP_PREFIX}{self.path.name}")
+        try:
+            if kind is None:
+                pl.scan_parquet(self.parts).sink_parquet(temp)
+                temp.replace(self.path)
+        finally:
+            for leftover in [*self.parts, temp]:
+                leftover.unlink(missing_ok=True)
+        return False
+
+
 def open_run_dir(path: Path) -> Path:
     """Check that `path` is a complete trained run; one clear error otherwise."""
     if not path.is_dir():

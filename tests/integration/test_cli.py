@@ -214,3 +214,22 @@ def test_block_size_changes_memory_not_results(tmp_path, recipe):
     assert result.exit_code == 0, result.output
     (a,), (b,) = run_dirs(tmp_path / "a"), run_dirs(tmp_path / "b")
     assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes()
+
+
+def test_catalogue_level_metrics_alone_and_a_model_without_lists(tmp_path, recipe, monkeypatch):
+    import numpy as np
+
+    from recsys_cli.models.neighbourhood import EASE
+
+    monkeypatch.setattr(EASE, "_scores", lambda self, users, history: np.full(
+        (len(users), self.n_items_), np.nan, dtype=np.float32))  # recommends nothing
+    result = invoke("run", recipe, "--results-dir", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    models = json.loads(result.stdout)["models"]
+    assert models["ease"]["ndcg@10"]["mean"] == 0.0  # kept, and scored as the empty lists it gave
+    (run_dir,) = run_dirs(tmp_path / "r")
+    only = invoke("eval", run_dir, "--metrics", "coverage,gini", "--json")
+    assert only.exit_code == 0, only.output
+    values = json.loads(only.stdout)["models"]
+    assert set(values["popularity"]) == {"coverage@5", "coverage@10", "gini@5", "gini@10"}
+    assert values["ease"]["coverage@10"]["mean"] == 0.0

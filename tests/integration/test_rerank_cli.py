@@ -247,3 +247,13 @@ def test_pareto_and_hypervolume_on_a_hand_computed_case():
     feasible = constraint.holds(np.array([0.1, 0.3, 0.25]))
     assert best_feasible(np.array([0.9, 0.5, 0.6]), True, feasible) == 2
     assert best_feasible(np.array([0.9, 0.5, 0.6]), True, np.zeros(3, bool)) is None
+
+
+def test_sweep_typos_fail_before_any_training(tmp_path, recipe, monkeypatch):
+    fitted = count_fits(monkeypatch)
+    for option, value in (("--pareto", "ndcg@10,ildd@10"), ("--rows", "ease+nope")):
+        result = invoke("sweep", recipe, "--grid", "variants[0].chain[0].lambda=0:1:3",
+                        option, value, "--results-dir", tmp_path / "r")
+        assert result.exit_code == 2, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert fitted == [] and not (tmp_path / "r").exists()

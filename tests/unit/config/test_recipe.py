@@ -48,6 +48,14 @@ def test_defaults_and_frozen():
         (with_(models=[{"name": "ease"}, {"name": "ease"}]), "models[1].label", "duplicate label"),
         (with_(seed=1.5), "seed", "expected an integer"),
         (with_(split={"kind": "random", "test": 1.5}), "split", "test must be in (0, 1)"),
+        (with_(seeds=[1, 1]), "", "repeat a value"),
+        (with_(seed=-1), "", "seeds must be >= 0"),
+        (
+            with_(models=[{"name": "ease", "params": {"l2": float("nan")}}]),
+            "models[0].params.l2",
+            "expected a finite number",
+        ),
+        (with_(eval={"cutoffs": [5, 5]}), "eval", "repeat a value"),
     ],
 )
 def test_errors_name_the_key_path(raw, path, fragment):

@@ -148,3 +148,9 @@ def test_the_report_warns_about_the_leak():
         "4 training interactions (50%)" in line and "Ji et al." in line
         for line in counts_lines(counts)
     )
+
+
+def test_temporal_cutoff_before_all_data_is_a_clear_error(interactions):
+    frame = indexed(interactions)
+    with pytest.raises(DataError, match="no interaction lies before it"):
+        split(frame, SplitConfig(cutoff="1960-01-01", validation=0.1), 0)
