@@ -226,7 +226,7 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows) -> dic
     ]
     feasible = np.ones(len(entries), dtype=bool)
     for c in constraints:
-        feasible &= c.holds(np.nan_to_num(column(c.metric), nan=np.nan))
+        feasible &= c.holds(column(c.metric))
     for entry, on_front, ok in zip(entries, front, feasible, strict=True):
         entry["pareto"] = bool(on_front)
         entry["feasible"] = bool(ok)

@@ -20,7 +20,7 @@ from recsys_cli.config.schema import (
 )
 from recsys_cli.config.validate import build, coerce, join, nearest, to_plain
 from recsys_cli.errors import RecipeError
-from recsys_cli.models.registry import model_names, model_params_class
+from recsys_cli.models.registry import model_class, model_names, model_params_class
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][\w\-]*)|\[(\d+)\]")
 _KEY_PATH = re.compile(r"[A-Za-z_][\w\-]*(\.[A-Za-z_][\w\-]*|\[\d+\])*")
@@ -67,6 +67,14 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
         if labels.index(label) != i:
             raise RecipeError(f"models[{i}].label", f"duplicate label {label!r}; give each a label")
     recipe = dataclasses.replace(build(Recipe, {**raw, "models": []}), models=configs)
+    if recipe.split.kind == "users":
+        for i, config in enumerate(configs):
+            if not model_class(config.name).folds_in:
+                raise RecipeError(
+                    f"models[{i}].name",
+                    f"{config.name!r} cannot score users it was not trained on, which "
+                    "split.kind = 'users' holds out; use another split kind",
+                )
     group_configs = coerce(dict[str, GroupConfig], groups, "groups")
     recipe = dataclasses.replace(recipe, groups=group_configs)
     if not isinstance(variants, list):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ACCURACY_METRICS = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate")
+from recsys_cli.metrics import ACCURACY
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class EvalConfig:
 
     cutoffs: tuple[int, ...] = (10, 20)
     # Accuracy, beyond-accuracy and business names (recsys_cli.metrics), checked by the loader.
-    metrics: tuple[str, ...] = ACCURACY_METRICS
+    metrics: tuple[str, ...] = ACCURACY
     candidates: int = 100
     block_size: int = 0
 
@@ -298,7 +298,8 @@ class StepConfig:
 class VariantConfig:
     """A named rerank chain applied to some models' candidates; rows are labelled MODEL+name.
 
-    models: labels it applies to (empty = all); length: list length (0 = the largest cutoff).
+    models: labels it applies to and length: list length; the loader fills both (every model,
+    the largest cutoff) when the recipe leaves them out.
     """
 
     name: str

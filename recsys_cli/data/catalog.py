@@ -7,7 +7,6 @@ that appear in the interactions; `items_listed` the rows of the upstream item fi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -328,9 +327,9 @@ def get_entry(name: str) -> CatalogEntry:
     entry = CATALOG.get(name)
     if entry is not None:
         return entry
-    close = difflib.get_close_matches(name, list(CATALOG), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(CATALOG)}"
-    raise DataError(f"unknown dataset {name!r}{hint}")
+    from recsys_cli.config.validate import nearest
+
+    raise DataError(f"unknown dataset {name!r}{nearest(name, CATALOG)}")
 
 
 def sharing_storage(entry: CatalogEntry) -> list[CatalogEntry]:

@@ -33,12 +33,10 @@ def recbole_ml100k_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_of(path: Path) -> str:
+    from recsys_cli.data.download import file_digest
+
+    return file_digest(path).sha256
 
 
 def load_recbole_ml100k(folder: Path | None = None) -> Dataset:

@@ -151,7 +151,8 @@ class DatasetStore:
             return None
         return _combined([f"{f.name}\t{files[f.name]['sha256']}" for f in entry.files])
 
-    def _complete(self, entry: CatalogEntry, record: dict[str, Any]) -> bool:
+    @staticmethod
+    def _complete(record: dict[str, Any]) -> bool:
         return record.get("checksum") is not None
 
     # status ------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class DatasetStore:
         return Status(
             name=entry.name,
             folder=folder,
-            downloaded=self._complete(entry, record),
+            downloaded=self._complete(record),
             prepared=self._prepared_meta(entry, record) is not None,
             origin=record.get("origin"),
             bytes_on_disk=_folder_size(folder) if folder.is_dir() else 0,
@@ -338,7 +339,7 @@ class DatasetStore:
             raise DataError(f"dataset {entry.name!r} has no parser")
         with self._locked(entry):
             record = self._record(entry)
-            if not self._complete(entry, record):
+            if not self._complete(record):
                 if not download:
                     raise DataError(
                         f"dataset {entry.name!r} is not in {self.root}: run `rank datasets "

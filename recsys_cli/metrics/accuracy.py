@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recsys_cli.metrics import ACCURACY
 from recsys_cli.sorted_search import row_contains
 
-METRICS = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate")
+METRICS = ACCURACY  # the order of the kernel's output rows
 
 
 @njit(cache=True)

@@ -32,6 +32,9 @@ class Recommender:
     """
 
     Params: ClassVar[type] = NoParams
+    # Whether users without training rows can be scored from their input history (the `users`
+    # split needs it); checked when a recipe is loaded.
+    folds_in: ClassVar[bool] = True
 
     def __init__(self, params=None, seed: int = 0):
         self.params = params if params is not None else self.Params()

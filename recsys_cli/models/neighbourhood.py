@@ -59,7 +59,14 @@ class ItemKNNParams:
             raise ValueError("neighbors must be >= 1 and shrink >= 0")
 
 
-class ItemKNN(Recommender):
+class SimilarityModel(Recommender):
+    """score(u, j) = sum_i h_ui S_ij for a learned item-item matrix `similarity_`."""
+
+    def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return dense(history @ self.similarity_)
+
+
+class ItemKNN(SimilarityModel):
     """Item-based kNN: s(i, j) = <x_i, x_j> / (|x_i| |x_j| + shrink); score(u, j) = sum_i h_ui s(i, j).
 
     Sarwar et al., WWW 2001; shrinkage as tuned by Dacrema et al., RecSys 2019.
@@ -77,9 +84,6 @@ class ItemKNN(Recommender):
             train.T.tocsr(), train.tocsc(), self.params.neighbors, cosine
         )
 
-    def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return dense(history @ self.similarity_)
-
 
 @dataclass(frozen=True)
 class RP3betaParams:
@@ -92,7 +96,7 @@ class RP3betaParams:
             raise ValueError("neighbors must be >= 1 and alpha > 0")
 
 
-class RP3beta(Recommender):
+class RP3beta(SimilarityModel):
     """Item-user-item random walk with popularity penalty: W_ij = sum_u P_iu^a P_uj^a / pop_j^beta.
 
     P_ui and P_iu are the row-normalised binary interaction matrix and its transpose. Paudel et al., ACM TiiS 2017;
@@ -115,9 +119,6 @@ class RP3beta(Recommender):
             return block * penalty[None, cols]
 
         self.similarity_ = pruned_similarity(p_iu, p_ui.tocsc(), self.params.neighbors, walk)
-
-    def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return dense(history @ self.similarity_)
 
 
 def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -181,6 +181,7 @@ class RecBoleModel(Recommender):
     RecBole's own evaluator after training, into `recbole_test_result_` (a cross-check).
     """
 
+    folds_in: ClassVar[bool] = False  # user embeddings exist only for training users
     recbole_name: ClassVar[str]
     sequential: ClassVar[bool] = False
     Params = RecBoleParams
@@ -454,6 +455,7 @@ class RecBoleSequentialModel(SequentialModel, RecBoleModel):
     sequence (the last `max_len` items predict the next one) and asked for the next items after
     the user's most recent input."""
 
+    folds_in = True  # a sequence model reads the input history itself
     sequential = True
 
     def _fit(self, train: sp.csr_matrix) -> None:

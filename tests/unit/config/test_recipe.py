@@ -104,3 +104,11 @@ def test_file_errors_carry_the_file_name(tmp_path):
         load_recipe(bad)
     with pytest.raises(RecipeError, match="missing.toml: recipe file not found"):
         load_recipe(tmp_path / "missing.toml")
+
+
+def test_models_that_cannot_fold_in_are_refused_for_held_out_users():
+    raw = with_(models=[{"name": "recbole_bpr"}], split={"kind": "users"})
+    with pytest.raises(RecipeError, match="cannot score users it was not trained on") as caught:
+        recipe_from_dict(raw)
+    assert caught.value.path == "models[0].name"
+    recipe_from_dict(with_(models=[{"name": "sasrec"}, {"name": "ease"}], split={"kind": "users"}))
