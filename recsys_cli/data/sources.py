@@ -34,12 +34,36 @@ def load_dataset(
 def _read_table(path: Path, separator: str) -> pl.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
     try:
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path)
         return pl.read_csv(path, separator=separator, infer_schema_length=10_000)
-    except pl.exceptions.PolarsError as error:
-        raise DataError(f"{path}: cannot read as CSV (separator {separator!r}): {error}") from None
+    except (pl.exceptions.PolarsError, OSError) as error:
+        kind = "Parquet" if path.suffix == ".parquet" else f"CSV (separator {separator!r})"
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: cannot read as {kind}: {first}") from None
+
+
+def _as_epoch_seconds(column: pl.Series, path: Path, key: str) -> pl.Series:
+    """Integer seconds as they are; dates and date-times (typed or ISO text) to epoch seconds."""
+    if column.dtype == pl.Utf8:
+        parsed = column.str.to_datetime(strict=False, time_zone="UTC")
+        if parsed.null_count() > column.null_count():
+            bad = column.filter(parsed.is_null() & column.is_not_null())[0]
+            raise DataError(
+                f"{path}: column {column.name!r} (dataset.columns.{key}) holds {bad!r}, neither "
+                "seconds since the epoch nor an ISO date"
+            )
+        column = parsed
+    if column.dtype == pl.Date:
+        column = column.cast(pl.Datetime("ms", "UTC"))
+    if isinstance(column.dtype, pl.Datetime):
+        return column.dt.epoch("s")
+    if not column.dtype.is_numeric():
+        raise DataError(
+            f"{path}: column {column.name!r} (dataset.columns.{key}) is {column.dtype}, not a time"
+        )
+    return column.cast(pl.Int64)
 
 
 def load_local_file(config: DatasetConfig) -> Dataset:
@@ -57,10 +81,19 @@ def load_local_file(config: DatasetConfig) -> Dataset:
                 f"{path}: column {column!r} (dataset.columns.{key}) not found; "
                 f"columns are {', '.join(frame.columns)}"
             )
+    if mapping.weight and not frame[mapping.weight].dtype.is_numeric():
+        raise DataError(
+            f"{path}: column {mapping.weight!r} (dataset.columns.weight) is "
+            f"{frame[mapping.weight].dtype}, expected numbers (ratings, play counts)"
+        )
     interactions = frame.select(
         pl.col(mapping.user).alias("user"),
         pl.col(mapping.item).alias("item"),
-        (pl.col(mapping.timestamp) if mapping.timestamp else pl.lit(None)).alias("timestamp"),
+        (
+            pl.lit(_as_epoch_seconds(frame[mapping.timestamp], path, "timestamp"))
+            if mapping.timestamp
+            else pl.lit(None)
+        ).alias("timestamp"),
         (pl.col(mapping.weight) if mapping.weight else pl.lit(1.0)).alias("weight"),
     )
     digests = [sha256_of(path)]
