@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from recsys_cli.cli.common import console, parse_list, user_errors
+from recsys_cli.cli.common import console, err_console, parse_list, user_errors
 from recsys_cli.errors import UserError
 
 Format = Literal["table", "markdown", "latex", "csv", "json"]
@@ -48,6 +48,31 @@ def load_per_user(run_dirs: list[Path]):
     return per_user.drop("run")
 
 
+def _defined_for_all(per_user):
+    """Beyond-accuracy values can be undefined for some users (stored as absent rows): pair
+    each such metric on the users every model has; accuracy metrics stay strict (a mismatch
+    there means different test sets, which `compare` refuses)."""
+    import polars as pl
+
+    from recsys_cli.metrics import metric_kind
+
+    n_models = per_user["model"].n_unique()
+    keys = ["metric", "cutoff", "user"]
+    beyond = pl.col("metric").map_elements(metric_kind, return_dtype=pl.Utf8) != "accuracy"
+    counts = per_user.filter(beyond).group_by(keys).agg(pl.len().alias("_n"))
+    partial = counts.filter(pl.col("_n") < n_models)
+    if partial.is_empty():
+        return per_user, {}
+    dropped = {
+        f"{m}@{k}": n
+        for m, k, n in partial.group_by("metric", "cutoff")
+        .agg(pl.len())
+        .sort("metric", "cutoff")
+        .rows()
+    }
+    return per_user.join(partial.select(keys), on=keys, how="anti"), dropped
+
+
 @user_errors
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Evaluated run directories (same split).")],
@@ -77,7 +102,12 @@ def compare(
         raise UserError(f"--correction: {correction!r} is not one of holm, bh, none")
     if output not in ("table", "markdown", "latex", "csv", "json"):
         raise UserError(f"--format: {output!r} is not one of table, markdown, latex, csv, json")
-    per_user = load_per_user(run_dirs)
+    per_user, dropped = _defined_for_all(load_per_user(run_dirs))
+    for name, count in dropped.items():
+        err_console.print(
+            f"[dim]{name}: {count:,} users left out (the metric is undefined for them in some "
+            "model, e.g. ILD of a list shorter than 2)[/dim]"
+        )
     models = per_user["model"].unique(maintain_order=True).to_list()
     chosen = baseline or models[0]
     if chosen not in models:

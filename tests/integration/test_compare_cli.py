@@ -80,3 +80,18 @@ def test_runs_with_the_same_split_are_compared_across_runs(tmp_path, recipe):
     )
     assert result.exit_code == 0, result.output
     assert f"{second.name}/ease" in result.stdout
+
+
+def test_undefined_beyond_accuracy_values_pair_on_shared_users_only():
+    from recsys_cli.cli.compare import _defined_for_all
+
+    rows = [("a", u, "ild", 10, 0.5) for u in ("u1", "u2", "u3")]
+    rows += [("b", u, "ild", 10, 0.7) for u in ("u1", "u3")]  # u2's list was too short
+    rows += [(m, u, "ndcg", 10, 0.1) for m in "ab" for u in ("u1", "u2", "u3")]
+    per_user = pl.DataFrame(
+        rows, schema=["model", "user", "metric", "cutoff", "value"], orient="row"
+    )
+    kept, dropped = _defined_for_all(per_user)
+    assert dropped == {"ild@10": 1}
+    assert kept.filter(pl.col("metric") == "ild")["user"].unique().sort().to_list() == ["u1", "u3"]
+    assert kept.filter(pl.col("metric") == "ndcg").height == 6  # accuracy untouched
