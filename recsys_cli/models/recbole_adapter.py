@@ -450,6 +450,27 @@ def _write_rows(path: Path, header: str, ids: np.ndarray, weights: np.ndarray) -
         )
 
 
+_ROWS_PER_CHUNK = 100_000
+
+
+def _augmented_rows(seq, users, position, targets, max_len: int):
+    """user, target item and the space-joined previous (up to max_len) items of each target,
+    vectorised: a targets x max_len matrix of positions, masked before the user's start."""
+    import polars as pl
+
+    offsets = np.arange(-max_len, 0)
+    positions = targets[:, None] + offsets[None, :]
+    inside = offsets[None, :] >= -position[targets][:, None]
+    values = np.where(inside, seq.items[np.maximum(positions, 0)], -1).astype(np.int64)
+    prefix = (
+        pl.Series("p", values)
+        .arr.to_list()
+        .list.eval(pl.element().filter(pl.element() >= 0).cast(pl.Utf8))
+        .list.join(" ")
+    )
+    return pl.DataFrame({"user": users[targets], "item": seq.items[targets], "prefix": prefix})
+
+
 class RecBoleSequentialModel(SequentialModel, RecBoleModel):
     """A sequential RecBole model: trained on every prefix of each user's time-ordered training
     sequence (the last `max_len` items predict the next one) and asked for the next items after
@@ -505,16 +526,22 @@ class RecBoleSequentialModel(SequentialModel, RecBoleModel):
             raise UserError(f"{type(self).__name__}: no user has two training interactions")
         users = np.repeat(np.arange(seq.n_users), seq.lengths)
         header = "user_id:token\titem_id:token\titem_id_list:token_seq\n"
-        lines = [header]
-        max_len = self.params.max_len
-        items = seq.items
-        for t in targets.tolist():
-            start = max(t - position[t], t - max_len)
-            prefix = " ".join(map(str, items[start:t].tolist()))
-            lines.append(f"{users[t]}\t{items[t]}\t{prefix}\n")
-        (folder / f"{_DATASET}.train.inter").write_text("".join(lines), encoding="utf-8")
+        first = ""
+        with (folder / f"{_DATASET}.train.inter").open("w", encoding="utf-8") as handle:
+            handle.write(header)
+            for start in range(0, len(targets), _ROWS_PER_CHUNK):
+                rows = _augmented_rows(
+                    seq,
+                    users,
+                    position,
+                    targets[start : start + _ROWS_PER_CHUNK],
+                    self.params.max_len,
+                )
+                text = rows.write_csv(separator="\t", include_header=False)
+                first = first or text.splitlines(keepends=True)[0]
+                handle.write(text)
         for part in ("valid", "test"):
-            (folder / f"{_DATASET}.{part}.inter").write_text(header + lines[1], encoding="utf-8")
+            (folder / f"{_DATASET}.{part}.inter").write_text(header + first, encoding="utf-8")
 
     def _recbole_scores(self, users: np.ndarray, history: sp.csr_matrix):
         import torch

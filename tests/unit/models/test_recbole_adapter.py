@@ -29,7 +29,7 @@ from recsys_cli.errors import RecipeError  # noqa: E402
 from recsys_cli.metrics.accuracy import METRICS, accuracy_metrics  # noqa: E402
 from recsys_cli.models import recbole_adapter as adapter  # noqa: E402
 from recsys_cli.models.baselines import Popularity  # noqa: E402
-from recsys_cli.models.sequences import fit_in_time_order  # noqa: E402
+from recsys_cli.models.sequences import SequenceData, fit_in_time_order  # noqa: E402
 
 pytestmark = pytest.mark.recbole
 TOLERANCE = 1e-4
@@ -263,3 +263,19 @@ def test_sequential_early_stopping_restores_the_full_input_sequences(ml100k, tmp
     assert len(model.validation_ndcg_) == len(model.losses_) >= 1
     assert (model.input_sequences_.lengths == model.sequences_.lengths).all()
     assert model.sequences_.lengths.sum() == parts.fit.height  # the held-out last items are back
+
+
+def test_augmented_training_rows_match_a_naive_loop():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 9, size=30)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    seq = SequenceData(indptr, rng.integers(0, 50, size=indptr[-1]).astype(np.int32), 50)
+    position = np.arange(len(seq.items)) - np.repeat(seq.indptr[:-1], seq.lengths)
+    targets = np.flatnonzero(position > 0)
+    users = np.repeat(np.arange(seq.n_users), seq.lengths)
+    rows = adapter._augmented_rows(seq, users, position, targets, max_len=3)
+    expected = [
+        (users[t], seq.items[t], " ".join(map(str, seq.items[max(t - position[t], t - 3) : t])))
+        for t in targets
+    ]
+    assert rows.rows() == expected
