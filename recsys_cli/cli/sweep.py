@@ -76,6 +76,13 @@ def sweep(
         list[str] | None,
         typer.Option(help="... among points with METRIC@K OP VALUE (>=, <=, >, <); repeatable."),
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="Hypervolume reference point, e.g. 'ndcg@10=0.1,ild@10=0.5' (default: the "
+            "worst value of each Pareto metric); fix it to compare sweeps."
+        ),
+    ] = None,
     rows: Annotated[
         str | None,
         typer.Option(
@@ -91,8 +98,10 @@ def sweep(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Run RECIPE over a grid of rerank parameters (models trained once), store every point as a
-    run, print the trade-off table with Pareto points (*), the hypervolume and the best point.
+    """Trace a trade-off: rerank over a grid of parameters, with models trained once.
+
+    Every point is stored as a run; prints the trade-off table with Pareto points (*), the
+    hypervolume and the best point under constraints, and writes sweep.png and sweep.json.
 
     With --workers/--scheduler the grid points run on Dask workers (same results)."""
     from recsys_cli.config.loader import load_raw
@@ -105,6 +114,7 @@ def sweep(
         raise UserError("--maximize and --minimize: give one objective")
     objective = maximize or minimize
     constraints = [_constraint(c) for c in constraint or []]
+    reference_point = _reference(reference)
     # Names are checked before anything is trained: a typo must not cost the whole sweep.
     _check_names(base, rows, pareto, objective, constraints)
     step = progress_step(quiet or as_json)
@@ -117,7 +127,9 @@ def sweep(
         else:
             points = run_sweep(raw, axes, pending.path, data_dir, step)
         rows = rows or _grid_rows(raw, axes)
-        analysis = analyse(points, axes, pareto, objective, bool(maximize), constraints, rows)
+        analysis = analyse(
+            points, axes, pareto, objective, bool(maximize), constraints, rows, reference_point
+        )
         analysis["recipe"] = raw["name"]
         write_json(pending.path / "sweep.json", analysis)
         _plot(analysis, pending.path / "sweep.png")
@@ -126,6 +138,20 @@ def sweep(
         print(json.dumps(analysis, indent=2))
     elif not quiet:
         _render(analysis)
+
+
+def _reference(text: str | None) -> dict[str, float]:
+    """'ndcg@10=0.1,ild@10=0.5' -> {metric: value}."""
+    point = {}
+    for part in _metric_keys(text):
+        metric, sep, value = part.partition("=")
+        try:
+            point[metric.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise UserError(f"--reference: {part!r} is not METRIC@K=VALUE") from None
+    return point
 
 
 def _check_names(base, rows, pareto, objective, constraints) -> None:
@@ -172,7 +198,7 @@ def _constraint(text: str):
     return parse_constraint(text)
 
 
-def analyse(points, axes, pareto, objective, maximize, constraints, rows) -> dict:
+def analyse(points, axes, pareto, objective, maximize, constraints, rows, reference=None) -> dict:
     """The sweep.json payload: one entry per (point, row) with its metrics and marks."""
     import numpy as np
 
@@ -220,9 +246,17 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows) -> dic
     table = np.column_stack([column(m) for m in metrics])
     higher = [not lower_is_better(m.split("@")[0]) for m in metrics]
     front = pareto_mask(table, higher)
-    # Reference point: the worst value of each metric over the sweep's entries.
+    # Reference point: given per metric (--reference, so that hypervolumes of different sweeps
+    # compare), else the worst value of that metric over the sweep's entries.
+    reference = reference or {}
+    for metric in reference:
+        if metric not in metrics:
+            raise UserError(f"--reference: {metric!r} is not one of the Pareto metrics {metrics}")
     worst = [
-        np.nanmin(table[:, j]) if up else np.nanmax(table[:, j]) for j, up in enumerate(higher)
+        reference[m]
+        if m in reference
+        else (np.nanmin(table[:, j]) if up else np.nanmax(table[:, j]))
+        for j, (m, up) in enumerate(zip(metrics, higher, strict=True))
     ]
     feasible = np.ones(len(entries), dtype=bool)
     for c in constraints:
@@ -240,7 +274,12 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows) -> dic
         "pareto_metrics": metrics,
         "higher_is_better": dict(zip(metrics, higher, strict=True)),
         "reference": dict(zip(metrics, [float(w) for w in worst], strict=True)),
-        "reference_rule": "per-metric worst value over the sweep's entries",
+        "reference_rule": "given"
+        if len(reference) == len(metrics)
+        else (
+            "per-metric worst value over the sweep's entries"
+            + (f", except {', '.join(reference)} as given" if reference else "")
+        ),
         "hypervolume": hypervolume(table, higher, np.array(worst)),
         "objective": objective,
         "maximize": maximize if objective else None,
@@ -357,7 +396,7 @@ def _render(analysis: dict) -> None:
     ref = ", ".join(f"{m}={v:.4f}" for m, v in analysis["reference"].items())
     console.print(
         f"hypervolume of the front in ({', '.join(analysis['pareto_metrics'])}): "
-        f"{analysis['hypervolume']:.6g} (reference point: per-metric worst value, {ref})",
+        f"{analysis['hypervolume']:.6g} (reference point: {analysis['reference_rule']}: {ref})",
         highlight=False,
         markup=False,
     )

@@ -252,8 +252,53 @@ def test_pareto_and_hypervolume_on_a_hand_computed_case():
 def test_sweep_typos_fail_before_any_training(tmp_path, recipe, monkeypatch):
     fitted = count_fits(monkeypatch)
     for option, value in (("--pareto", "ndcg@10,ildd@10"), ("--rows", "ease+nope")):
-        result = invoke("sweep", recipe, "--grid", "variants[0].chain[0].lambda=0:1:3",
-                        option, value, "--results-dir", tmp_path / "r")
+        result = invoke(
+            "sweep",
+            recipe,
+            "--grid",
+            "variants[0].chain[0].lambda=0:1:3",
+            option,
+            value,
+            "--results-dir",
+            tmp_path / "r",
+        )
         assert result.exit_code == 2, result.output
         assert len(result.stderr.strip().splitlines()) == 1
     assert fitted == [] and not (tmp_path / "r").exists()
+
+
+def test_sweep_hypervolume_against_a_given_reference_point(tmp_path, recipe):
+    result = invoke(
+        "sweep",
+        recipe,
+        "--grid",
+        "variants[0].chain[0].lambda=0:1:3",
+        "--pareto",
+        "ndcg@10,ild@10",
+        "--reference",
+        "ndcg@10=0,ild@10=0",
+        "--results-dir",
+        tmp_path / "r",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    analysis = json.loads(result.stdout)
+    assert analysis["reference"] == {"ndcg@10": 0.0, "ild@10": 0.0}
+    assert analysis["reference_rule"] == "given"
+    table = np.array(
+        [[e["metrics"]["ndcg@10"], e["metrics"]["ild@10"]] for e in analysis["entries"]]
+    )
+    assert analysis["hypervolume"] == pytest.approx(
+        hypervolume(table, [True, True], np.array([0.0, 0.0]))
+    )
+    bad = invoke(
+        "sweep",
+        recipe,
+        "--grid",
+        "variants[0].chain[0].lambda=0:1:3",
+        "--reference",
+        "ndcg@10",
+        "--results-dir",
+        tmp_path / "r2",
+    )
+    assert bad.exit_code == 2 and "--reference" in bad.stderr
