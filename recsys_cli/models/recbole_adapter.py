@@ -257,7 +257,10 @@ class RecBoleModel(Recommender):
             train_data, _, test_data = data_preparation(config, dataset)
             init_seed(self.seed, reproducibility=True)
             model = get_model(config["model"])(config, train_data.dataset).to(config["device"])
-            trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+            with warnings.catch_warnings():
+                # recbole 1.2.1 builds a deprecated torch.cuda.amp.GradScaler: not the user's news.
+                warnings.simplefilter("ignore", FutureWarning)
+                trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
         self.model_ = model
         self.trained_user_ = np.diff(train.indptr) > 0
         self.device_ = torch.device(config["device"])
