@@ -50,8 +50,10 @@ def beyond_metrics(
 
     def value(metric: str, recs: np.ndarray, k: int):
         base, group = split_metric(metric)
-        if base == "ild":
+        if base == "ild" and group is None:
             return ba.ild_jaccard(recs, ctx.genres(f"metric {metric!r}"))
+        if base == "ild":
+            return ba.ild_cosine(recs, ctx.embeddings(group, f"metric {metric!r}"))
         if base == "coverage":
             return ba.coverage(recs, ctx.n_items)
         if base == "gini":

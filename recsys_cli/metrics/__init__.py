@@ -35,13 +35,25 @@ REQUIRED_COLUMNS = {
     "provider_gini": "artist",
     "fair_marketplace": "artist",
 }
-_GROUP_METRIC = re.compile(r"(exposure_share)\[([^\[\]]+)\]")
+_ARGUMENT_METRIC = re.compile(r"(exposure_share|ild)\[([^\[\]]+)\]")
+# ild[SIMILARITY]: plain `ild` is genre Jaccard; cosine of genre vectors, ALS item factors
+# (fitted once on the training matrix) or same artist can be named instead.
+ILD_SIMILARITIES = ("genres", "factors", "artist")
 
 
 def split_metric(name: str) -> tuple[str, str | None]:
-    """'exposure_share[emerging]' -> ('exposure_share', 'emerging'); 'ndcg' -> ('ndcg', None)."""
-    match = _GROUP_METRIC.fullmatch(name)
+    """'exposure_share[emerging]' -> ('exposure_share', 'emerging'); 'ild[factors]' -> ('ild',
+    'factors'); 'ndcg' -> ('ndcg', None)."""
+    match = _ARGUMENT_METRIC.fullmatch(name)
     return (match.group(1), match.group(2)) if match else (name, None)
+
+
+def required_column(name: str) -> str | None:
+    """The item column a metric reads, if any."""
+    base, argument = split_metric(name)
+    if base == "ild" and argument is not None:
+        return {"genres": "genres", "artist": "artist"}.get(argument)
+    return REQUIRED_COLUMNS.get(base)
 
 
 def metric_kind(name: str) -> str:
@@ -65,6 +77,10 @@ def metric_problem(name: str, groups) -> str | None:
     base, group = split_metric(name)
     if base == "exposure_share" and group is None:
         return "exposure_share needs a group: exposure_share[GROUP] with GROUP from [groups]"
+    if base == "ild" and group is not None:
+        if group not in ILD_SIMILARITIES:
+            return f"ild[{group}]: similarity" + nearest(group, ILD_SIMILARITIES)
+        return None
     if group is not None:
         if group not in groups:
             return f"unknown group {group!r}" + nearest(group, groups) + " (define it in [groups])"

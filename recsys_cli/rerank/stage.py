@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from recsys_cli.config.schema import GroupConfig, Recipe, VariantConfig
 from recsys_cli.errors import UserError
-from recsys_cli.metrics import REQUIRED_COLUMNS, split_metric
+from recsys_cli.metrics import required_column
 
 GENRES = "genres"
 # One-hot similarity vectors are dense: at most this many cells (float32: 1 GiB).
@@ -250,9 +250,8 @@ def group_mask(ctx: RerankContext, name: str, group: GroupConfig) -> np.ndarray:
 def check_columns(ctx: RerankContext, recipe: Recipe) -> None:
     """Fail before any training when a metric, group or step needs an item column the data lacks."""
     for metric in recipe.eval.metrics:
-        base, group = split_metric(metric)
-        if base in REQUIRED_COLUMNS:
-            ctx.column(REQUIRED_COLUMNS[base], f"metric {metric!r}")
+        if required_column(metric):
+            ctx.column(required_column(metric), f"metric {metric!r}")
     for name in recipe.groups:
         ctx.group(name)
     for v, variant in enumerate(recipe.variants):

@@ -302,3 +302,31 @@ def test_sweep_hypervolume_against_a_given_reference_point(tmp_path, recipe):
         tmp_path / "r2",
     )
     assert bad.exit_code == 2 and "--reference" in bad.stderr
+
+
+def test_ild_with_a_named_similarity(tmp_path, recipe, items_csv):
+    assert invoke("run", recipe, "--results-dir", tmp_path / "r", "-q").exit_code == 0
+    (run_dir,) = sorted((tmp_path / "r").iterdir())
+    result = invoke(
+        "eval", run_dir, "--metrics", "ild[artist],ild[factors],ild", "--cutoffs", "5", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    values = json.loads(result.stdout)["models"]["ease+radio"]
+    # ild[artist] by hand: share of pairs in each top-5 list whose artists differ.
+    artist = dict(pl.read_csv(items_csv).select("track", "artist").iter_rows())
+    recs = pl.read_parquet(run_dir / "recommendations.parquet").filter(
+        (pl.col("model") == "ease+radio") & (pl.col("rank") <= 5)
+    )
+    evaluated = set(pl.read_parquet(run_dir / "users.parquet")["user"].to_list())
+    per_user = []
+    for (user,), lists in recs.group_by("user"):
+        if user not in evaluated:
+            continue
+        names = [artist[i] for i in lists.sort("rank")["item"].to_list()]
+        pairs = [(a, b) for n, a in enumerate(names) for b in names[n + 1 :]]
+        if pairs:
+            per_user.append(np.mean([a != b for a, b in pairs]))
+    assert values["ild[artist]@5"]["mean"] == pytest.approx(np.mean(per_user))
+    assert 0.0 <= values["ild[factors]@5"]["mean"] <= 2.0 and values["ild@5"]["mean"] <= 1.0
+    bad = invoke("eval", run_dir, "--metrics", "ild[artsit]")
+    assert bad.exit_code == 2 and "did you mean 'artist'" in bad.stderr
