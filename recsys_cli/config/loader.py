@@ -165,10 +165,11 @@ def _step_config(entry: Any, path: str, recipe: Recipe) -> StepConfig:
         toml_path = error.path.replace(".lambda_", ".lambda")
         raise RecipeError(toml_path, str(error).removeprefix(f"{error.path}: ")) from None
     group = getattr(config, "group", None)
-    if group is not None and group not in recipe.groups:
+    known = [*recipe.groups, *getattr(type(config), "BUILTIN_GROUPS", ())]
+    if group is not None and group not in known:
         raise RecipeError(
             join(path, "group"),
-            f"unknown group {group!r}" + nearest(group, recipe.groups) + " (define it in [groups])",
+            f"unknown group {group!r}" + nearest(group, known) + " (define it in [groups])",
         )
     for objective in getattr(config, "weights", {}):
         kind, _, group_name = objective.partition(":")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from recsys_cli.metrics import ACCURACY
 
@@ -274,6 +274,21 @@ class BlendParams:
 
 
 # Recipe name -> params class; `rerank.stage` maps the same names to the kernels.
+@dataclass(frozen=True)
+class QuotaParams:
+    """At least ceil(share * r) of every top-r prefix from `group`: a name from [groups] or
+    "discovery" (items whose artist is new to the user, per user)."""
+
+    BUILTIN_GROUPS: ClassVar[tuple[str, ...]] = ("discovery",)
+
+    share: float
+    group: str = "discovery"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"share must be in [0, 1], got {self.share}")
+
+
 RERANKER_PARAMS: dict[str, type] = {
     "mmr": MMRParams,
     "dpp": DPPParams,
@@ -283,6 +298,7 @@ RERANKER_PARAMS: dict[str, type] = {
     "provider_cap": ProviderCapParams,
     "spacing": SpacingParams,
     "blend": BlendParams,
+    "quota": QuotaParams,
 }
 
 

@@ -10,6 +10,7 @@ from recsys_cli.rerank.calibration import calibration, item_genre_distribution
 from recsys_cli.rerank.dpp import dpp
 from recsys_cli.rerank.fairness import fair_exposure, minimum_protected, prefix_quota_satisfied
 from recsys_cli.rerank.mmr import mmr
+from recsys_cli.rerank.quota import quota, quota_satisfied
 from recsys_cli.rerank.sequencing import (
     provider_cap,
     provider_cap_satisfied,
@@ -30,6 +31,8 @@ __all__ = [
     "normalise",
     "prefix_quota_satisfied",
     "provider_cap",
+    "quota",
+    "quota_satisfied",
     "provider_cap_satisfied",
     "spacing",
     "spacing_satisfied",

@@ -169,6 +169,28 @@ class RerankContext:
         matrix[np.flatnonzero(known), codes[known]] = 1.0
         return matrix
 
+    def membership(
+        self, name: str, candidates: np.ndarray, history: sp.csr_matrix, needed_by: str
+    ) -> np.ndarray:
+        """(users x N) mask of candidates in a group; "discovery" = the candidate's artist is
+        not among the artists of the user's history (unknown artists never count)."""
+        valid = candidates >= 0
+        safe = np.where(valid, candidates, 0)
+        if name != "discovery":
+            return valid & self.group(name)[safe]
+        artist = self.attribute("artist", needed_by)
+        known = artist >= 0
+        one_hot = sp.csr_matrix(
+            (np.ones(known.sum()), (np.flatnonzero(known), artist[known])),
+            shape=(self.n_items, int(artist.max()) + 1 if known.any() else 1),
+        )
+        heard = sp.csr_matrix(history @ one_hot)
+        rows = np.repeat(np.arange(len(candidates)), candidates.shape[1])
+        listened = np.asarray(heard[rows, np.maximum(artist[safe].ravel(), 0)]).reshape(
+            candidates.shape
+        )
+        return valid & (artist[safe] >= 0) & (listened == 0)
+
     def group(self, name: str) -> np.ndarray:
         """Boolean item mask of a recipe group (see `GroupConfig`)."""
         return self._cached(("group", name), lambda: group_mask(self, name, self.groups[name]))
@@ -264,6 +286,8 @@ def check_columns(ctx: RerankContext, recipe: Recipe) -> None:
                 ctx.column("artist", where)
             if step.reranker in ("provider_cap", "spacing"):
                 ctx.column(params.column, where)
+            if step.reranker == "quota" and params.group == "discovery":
+                ctx.column("artist", where)
 
 
 def gather_scores(candidates: np.ndarray, scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -322,6 +346,9 @@ def apply_step(
     if reranker == "spacing":
         codes = ctx.attribute(params.column, "spacing")
         return rerank.spacing(candidates, codes, k, params.gap)
+    if reranker == "quota":
+        member = ctx.membership(params.group, candidates, history, "quota")
+        return rerank.quota(candidates, member, k, params.share)
     if reranker == "blend":
         objectives = [blend_objective(ctx, name, candidates, scores) for name in params.weights]
         weights = list(params.weights.values())

@@ -330,3 +330,31 @@ def test_ild_with_a_named_similarity(tmp_path, recipe, items_csv):
     assert 0.0 <= values["ild[factors]@5"]["mean"] <= 2.0 and values["ild@5"]["mean"] <= 1.0
     bad = invoke("eval", run_dir, "--metrics", "ild[artsit]")
     assert bad.exit_code == 2 and "did you mean 'artist'" in bad.stderr
+
+
+def test_discovery_quota_raises_the_discovery_rate(tmp_path, interactions_csv, items_csv):
+    variant = (
+        '[[variants]]\nname = "discover"\nmodels = ["ease"]\n'
+        'chain = [{{ reranker = "quota", share = 0.8 }}]\n[eval]'
+    )
+    path = tmp_path / "discover.toml"
+    path.write_text(
+        RECIPE.replace("[eval]", variant).format(path=interactions_csv, items=items_csv)
+    )
+    result = invoke("run", path, "--results-dir", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    models = json.loads(result.stdout)["models"]
+    plain, quota = (
+        models["ease"]["discovery@5"]["mean"],
+        models["ease+discover"]["discovery@5"]["mean"],
+    )
+    assert quota > plain
+    bad = invoke(
+        "run",
+        path,
+        "--set",
+        "variants[3].chain[0].group=discovey",
+        "--results-dir",
+        tmp_path / "r2",
+    )
+    assert bad.exit_code == 2 and "did you mean 'discovery'" in bad.stderr

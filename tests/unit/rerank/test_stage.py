@@ -142,6 +142,7 @@ def every_step():
         "fair_exposure": {"group": "tail"},
         "blend": {"weights": {"relevance": 1.0, "novelty": 0.5, "group:tail": 0.5}},
         "mmr": {"similarity": "factors"},
+        "quota": {"share": 0.5, "group": "tail"},
     }
     return [StepConfig(name, cls(**special.get(name, {}))) for name, cls in RERANKER_PARAMS.items()]
 
@@ -206,3 +207,20 @@ def test_artist_similarity_is_same_artist_one_hot_and_mmr_separates_artists():
     variant = VariantConfig("v", (step,), length=3)
     items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history[[0]])
     assert items[0].tolist() == [1, 3, 0]
+
+
+def test_discovery_membership_is_per_user_and_drives_the_quota():
+    from recsys_cli.config.schema import QuotaParams
+
+    ctx = context()  # user 0 heard item a (artist X), user 1 heard item b (artist Y)
+    candidates = np.array([[1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0]], dtype=np.int32)
+    mask = ctx.membership("discovery", candidates, ctx.history, "quota")
+    assert mask.tolist() == [
+        [True, True, True, True, False, False],  # Y, Y, Z, Z new; f has no artist; X heard
+        [False, False, True, True, False, True],  # Y heard; Z, Z and X new
+    ]
+    step = StepConfig("quota", QuotaParams(share=1.0))
+    variant = VariantConfig("discover", (step,), length=3)
+    scores = np.tile(np.linspace(1, 0.5, 6, dtype=np.float32), (2, 1))
+    items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history)
+    assert items.tolist() == [[1, 2, 3], [3, 4, 0]]
