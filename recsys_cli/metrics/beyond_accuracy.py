@@ -45,7 +45,7 @@ def ild_cosine(recs: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     """
     emb, inv = check_embeddings(embeddings)
     recs = check_candidates(recs, emb.shape[0])
-    return _ild_cosine_kernel(recs, emb, inv)
+    return _ild_kernel(recs, emb, inv, False)
 
 
 def ild_jaccard(recs: np.ndarray, genres: np.ndarray) -> np.ndarray:
@@ -58,9 +58,9 @@ def ild_jaccard(recs: np.ndarray, genres: np.ndarray) -> np.ndarray:
     g = np.asarray(genres)
     if g.ndim != 2:
         raise UserError(f"genres must be a 2-d (items x genres) array, got shape {g.shape}")
-    g = np.ascontiguousarray(g != 0)
+    g = np.ascontiguousarray(g != 0, dtype=np.float64)
     recs = check_candidates(recs, g.shape[0])
-    return _ild_jaccard_kernel(recs, g)
+    return _ild_kernel(recs, g, g.sum(axis=1), True)
 
 
 def coverage(recs: np.ndarray, n_items: int) -> float:
@@ -278,9 +278,12 @@ def serendipity(
 
 
 @njit(cache=True)
-def _ild_cosine_kernel(recs, emb, inv):  # pragma: no cover - compiled
+def _ild_kernel(recs, vectors, norm, jaccard):  # pragma: no cover - compiled
+    """Mean pairwise dissimilarity over each list's valid items, from dot products: cosine
+    (norm = inverse norms) or Jaccard of binary rows (norm = set sizes, |A∩B| / |A∪B| with
+    |A∪B| = |A| + |B| - |A∩B|)."""
     n_users, k = recs.shape
-    dim = emb.shape[1]
+    dim = vectors.shape[1]
     out = np.full(n_users, np.nan)
     for u in range(n_users):
         tot = 0.0
@@ -294,40 +297,14 @@ def _ild_cosine_kernel(recs, emb, inv):  # pragma: no cover - compiled
                 j = recs[u, b]
                 if j < 0:
                     continue
-                acc = 0.0
+                dot = 0.0
                 for q in range(dim):
-                    acc += float(emb[i, q]) * float(emb[j, q])
-                tot += 1.0 - acc * inv[i] * inv[j]
-        if n >= 2:
-            out[u] = tot * 2.0 / (n * (n - 1))
-    return out
-
-
-@njit(cache=True)
-def _ild_jaccard_kernel(recs, g):  # pragma: no cover - compiled
-    n_users, k = recs.shape
-    n_genres = g.shape[1]
-    out = np.full(n_users, np.nan)
-    for u in range(n_users):
-        tot = 0.0
-        n = 0
-        for a in range(k):
-            i = recs[u, a]
-            if i < 0:
-                continue
-            n += 1
-            for b in range(a + 1, k):
-                j = recs[u, b]
-                if j < 0:
-                    continue
-                inter = 0
-                union = 0
-                for q in range(n_genres):
-                    if g[i, q] and g[j, q]:
-                        inter += 1
-                    if g[i, q] or g[j, q]:
-                        union += 1
-                sim = inter / union if union > 0 else 0.0
+                    dot += float(vectors[i, q]) * float(vectors[j, q])
+                if jaccard:
+                    union = norm[i] + norm[j] - dot
+                    sim = dot / union if union > 0 else 0.0
+                else:
+                    sim = dot * norm[i] * norm[j]
                 tot += 1.0 - sim
         if n >= 2:
             out[u] = tot * 2.0 / (n * (n - 1))
