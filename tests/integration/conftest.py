@@ -1,5 +1,7 @@
 """Integration fixtures: a recipe over a local CSV of synthetic plays."""
 
+import numpy as np
+import polars as pl
 import pytest
 
 LOCAL_RECIPE = """
@@ -33,4 +35,21 @@ candidates = 20
 def recipe(tmp_path, interactions_csv):
     path = tmp_path / "local.toml"
     path.write_text(LOCAL_RECIPE.format(path=interactions_csv))
+    return path
+
+
+@pytest.fixture
+def items_csv(tmp_path):
+    """Item metadata for the synthetic plays: genres (pipe-separated), artist, year."""
+    ids = np.arange(40)
+    genres = ["Jazz|Rock", "Pop", "Rock", "Jazz|Pop|Folk", "Folk"]
+    path = tmp_path / "tracks.csv"
+    pl.DataFrame(
+        {
+            "track": [f"i{i}" for i in ids],
+            "genres": [genres[i % 5] for i in ids],
+            "artist": [f"artist{i % 7}" for i in ids],
+            "year": [2000 + int(i) % 20 for i in ids],
+        }
+    ).write_csv(path)
     return path

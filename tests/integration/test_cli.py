@@ -221,8 +221,11 @@ def test_catalogue_level_metrics_alone_and_a_model_without_lists(tmp_path, recip
 
     from recsys_cli.models.neighbourhood import EASE
 
-    monkeypatch.setattr(EASE, "_scores", lambda self, users, history: np.full(
-        (len(users), self.n_items_), np.nan, dtype=np.float32))  # recommends nothing
+    monkeypatch.setattr(
+        EASE,
+        "_scores",
+        lambda self, users, history: np.full((len(users), self.n_items_), np.nan, dtype=np.float32),
+    )  # recommends nothing
     result = invoke("run", recipe, "--results-dir", tmp_path / "r", "--json")
     assert result.exit_code == 0, result.output
     models = json.loads(result.stdout)["models"]

@@ -12,7 +12,6 @@ import time
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 import tomli_w
@@ -73,18 +72,8 @@ def client():
 
 
 @pytest.fixture
-def raw(tmp_path, interactions_csv):
-    ids = np.arange(40)
-    genres = ["Jazz|Rock", "Pop", "Rock", "Jazz|Pop|Folk", "Folk"]
-    items = tmp_path / "tracks.csv"
-    pl.DataFrame(
-        {
-            "track": [f"i{i}" for i in ids],
-            "genres": [genres[i % 5] for i in ids],
-            "artist": [f"artist{i % 7}" for i in ids],
-        }
-    ).write_csv(items)
-    return tomllib.loads(RECIPE.format(path=interactions_csv, items=items))
+def raw(interactions_csv, items_csv):
+    return tomllib.loads(RECIPE.format(path=interactions_csv, items=items_csv))
 
 
 def run_dirs(sweep_dir: Path) -> list[Path]:

@@ -68,22 +68,6 @@ def invoke(*args):
 
 
 @pytest.fixture
-def items_csv(tmp_path):
-    ids = np.arange(40)
-    genres = ["Jazz|Rock", "Pop", "Rock", "Jazz|Pop|Folk", "Folk"]
-    path = tmp_path / "tracks.csv"
-    pl.DataFrame(
-        {
-            "track": [f"i{i}" for i in ids],
-            "genres": [genres[i % 5] for i in ids],
-            "artist": [f"artist{i % 7}" for i in ids],
-            "year": [2000 + int(i) % 20 for i in ids],
-        }
-    ).write_csv(path)
-    return path
-
-
-@pytest.fixture
 def recipe(tmp_path, interactions_csv, items_csv):
     path = tmp_path / "rerank.toml"
     path.write_text(RECIPE.format(path=interactions_csv, items=items_csv))
