@@ -388,20 +388,9 @@ def run_recipe_distributed(
 
     A multi-seed recipe runs as `experiment.run_recipe` does, in this process: its per-seed
     sub-runs and their aggregation have one implementation."""
-    from recsys_cli.experiment import run_recipe, save_evaluation, train_with_context
+    from functools import partial
 
-    if recipe.seeds:
-        return run_recipe(recipe, run_dir, data_dir, step)
-    manifest, context = train_with_context(recipe, run_dir, data_dir, step)
-    with step(f"evaluate on {worker_count(client)} workers"):
-        evaluation = evaluate_run_sharded(
-            client,
-            run_dir,
-            recipe.eval.cutoffs,
-            recipe.eval.metrics,
-            shards,
-            data_dir,
-            context=context,
-        )
-        save_evaluation(evaluation, run_dir)
-    return manifest, evaluation
+    from recsys_cli.experiment import run_recipe
+
+    sharded = partial(evaluate_run_sharded, client, shards=shards)
+    return run_recipe(recipe, run_dir, data_dir, step, evaluate=sharded)

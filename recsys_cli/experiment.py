@@ -238,14 +238,21 @@ def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, ste
 
 
 def run_recipe(
-    recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
+    recipe: Recipe,
+    run_dir: Path,
+    data_dir: Path | None = None,
+    step: Step = silent_step,
+    evaluate: Callable[..., Evaluation] | None = None,
 ) -> tuple[dict, Evaluation]:
-    """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do)."""
+    """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do).
+
+    `evaluate(run_dir, cutoffs, metrics, context=, data_dir=)` defaults to `evaluate_run`;
+    the Dask path passes its sharded twin. Multi-seed recipes always evaluate in process."""
     if recipe.seeds:
         return _run_seeds(recipe, run_dir, data_dir, step)
     manifest, context = train_with_context(recipe, run_dir, data_dir, step)
     with step("evaluate"):
-        evaluation = evaluate_run(
+        evaluation = (evaluate or evaluate_run)(
             run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
         )
         save_evaluation(evaluation, run_dir)
