@@ -71,12 +71,12 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
         parts = split(indexed.interactions, recipe.split, split_seed)
         shape = (indexed.n_users, indexed.n_items)
-        fit = to_csr(parts.fit, *shape)
-        model_input = fit + to_csr(parts.extra_input, *shape)
+        binary = recipe.filter.binarize
+        fit = to_csr(parts.fit, *shape, binary=binary)
+        model_input = to_csr(pl.concat([parts.fit, parts.extra_input]), *shape, binary=binary)
         test, report = _classify_truth(parts.truth, model_input, fit)
     evaluated = test.filter(pl.col("status") == "evaluated")
-    truth_all = to_csr(evaluated.with_columns(pl.lit(1.0).alias("weight")), *shape)
-    truth_all.data[:] = 1.0
+    truth_all = to_csr(evaluated, *shape, binary=True)
     eval_users = np.flatnonzero(np.diff(truth_all.indptr) > 0)
     if len(eval_users) == 0:
         raise DataError(

@@ -36,7 +36,8 @@ class Indexed:
 
 
 def apply_filters(frame: pl.DataFrame, config: FilterConfig) -> pl.DataFrame:
-    """Keep weight >= min_rating, binarise weights, then repeat the k-core until it is stable."""
+    """Keep weight >= min_rating, set weights to 1 when binarising, then repeat the k-core until
+    it is stable (k-core counts events; `to_csr(binary=True)` makes repeated pairs one 1)."""
     if config.min_rating is not None:
         frame = frame.filter(pl.col("weight") >= config.min_rating)
     if config.binarize:
@@ -66,8 +67,9 @@ def index_dataset(dataset: Dataset, config: FilterConfig) -> Indexed:
     return Indexed(frame, user_ids, item_ids, metadata)
 
 
-def to_csr(frame: pl.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
-    """users x items CSR of summed weights (duplicates add up: play counts, repeated events)."""
+def to_csr(frame: pl.DataFrame, n_users: int, n_items: int, binary: bool = False) -> sp.csr_matrix:
+    """users x items CSR of summed weights (duplicates add up: play counts, repeated events), or
+    with `binary` a 0/1 matrix (a pair with any interaction is 1, however often it repeats)."""
     matrix = sp.csr_matrix(
         (
             frame["weight"].to_numpy().astype(np.float32),
@@ -76,4 +78,6 @@ def to_csr(frame: pl.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
         shape=(n_users, n_items),
     )
     matrix.sum_duplicates()
+    if binary:
+        matrix.data[:] = 1.0
     return matrix

@@ -59,7 +59,7 @@ def beyond_metrics(
         if base == "gini":
             return ba.gini_exposure(recs, ctx.n_items)
         if base == "novelty":
-            return ba.novelty(recs, pop, ctx.n_users)
+            return ba.novelty(recs, pop, ctx.n_train_users)
         if base == "arp":
             return ba.arp(recs, pop)
         if base == "aplt":

@@ -30,13 +30,14 @@ MAX_ONE_HOT_CELLS = 1 << 28
 class RerankContext:
     """Per-item side data of one prepared dataset, in item index space, built once per run.
 
-    popularity: training users per item (fit matrix, nonzeros per column); items: the items table
+    popularity: training users per item (fit matrix, nonzeros per column); n_train_users: users
+    with at least one training interaction (novelty's denominator); items: the items table
     in index order; history: model input (users x items CSR, all users) for profiles and
     calibration. Genre matrix, attribute codes, ALS factors and groups are computed on first use.
     """
 
     popularity: np.ndarray
-    n_users: int
+    n_train_users: int
     items: pl.DataFrame
     item_ids: pl.Series
     user_ids: pl.Series
@@ -53,7 +54,7 @@ class RerankContext:
         popularity = np.bincount(fit.indices, minlength=fit.shape[1]).astype(np.float64)
         return cls(
             popularity=popularity,
-            n_users=fit.shape[0],
+            n_train_users=int((np.diff(fit.indptr) > 0).sum()),
             items=data.indexed.items,
             item_ids=data.indexed.item_ids,
             user_ids=data.indexed.user_ids,
@@ -69,7 +70,7 @@ class RerankContext:
         shared = self._cache if same else {k: v for k, v in self._cache.items() if k[0] != "group"}
         return RerankContext(
             self.popularity,
-            self.n_users,
+            self.n_train_users,
             self.items,
             self.item_ids,
             self.user_ids,
@@ -204,8 +205,8 @@ class RerankContext:
         )
 
     def novelty_values(self) -> np.ndarray:
-        """-log2 p(i), p(i) = training users of i / users (an unseen item counts as one user)."""
-        return -np.log2(np.maximum(self.popularity, 1.0) / self.n_users)
+        """-log2 p(i), p(i) = training users of i / training users (an unseen item counts as one)."""
+        return -np.log2(np.maximum(self.popularity, 1.0) / self.n_train_users)
 
     def rows(self, users: pl.Series) -> np.ndarray:
         """Index rows of original user ids (must all be known)."""

@@ -33,7 +33,7 @@ def context(groups=None, items=ITEMS, popularity=POPULARITY) -> RerankContext:
     history = sp.csr_matrix(np.eye(2, n_items))
     return RerankContext(
         popularity=popularity,
-        n_users=20,
+        n_train_users=20,
         items=items,
         item_ids=items["item"],
         user_ids=pl.Series(["u0", "u1"]),
