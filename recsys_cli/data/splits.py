@@ -42,11 +42,15 @@ class Split:
 
 def split(frame: pl.DataFrame, config: SplitConfig, seed: int) -> Split:
     """Split indexed interactions as the config says and assemble fit / extra input / truth."""
-    parts = _SPLITTERS[config.kind](frame, config, np.random.default_rng(seed))
-    return assemble(parts, config)
+    notes: dict[str, int | str] = {}
+    parts = _SPLITTERS[config.kind](frame, config, np.random.default_rng(seed), notes)
+    return assemble(parts, config, notes)
 
 
-def assemble(parts: dict[str, pl.DataFrame], config: SplitConfig) -> Split:
+def assemble(
+    parts: dict[str, pl.DataFrame], config: SplitConfig, notes: dict[str, int | str] | None = None
+) -> Split:
+    """Fit = train (+ validation when test is evaluated); notes gain every part's size."""
     on_validation = config.evaluate_on == "validation"
     target = "validation" if on_validation else "test"
     fit = [parts["train"]]
@@ -54,7 +58,7 @@ def assemble(parts: dict[str, pl.DataFrame], config: SplitConfig) -> Split:
         fit += [parts["validation"], parts.get("validation_input", parts["train"].clear())]
     empty = parts["train"].clear()
     extra = parts.get(f"{target}_input", empty)
-    notes = {"kind": config.kind, "evaluated_part": target}
+    notes = {"kind": config.kind, "evaluated_part": target, **(notes or {})}
     notes.update({f"{name}_interactions": part.height for name, part in parts.items()})
     fit_frame = pl.concat(fit)
     notes["fit_after_first_heldout"] = _future_in_training(fit_frame, parts[target])
@@ -70,7 +74,9 @@ def _future_in_training(fit: pl.DataFrame, truth: pl.DataFrame) -> int:
     return int((fit["timestamp"] > first).sum())
 
 
-def _temporal(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+def _temporal(
+    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+) -> dict[str, pl.DataFrame]:
     """Global cut: test = t >= t_test, validation = t_val <= t < t_test, train = t < t_val."""
     _require_timestamps(frame, "temporal")
     timestamps = frame["timestamp"]
@@ -114,21 +120,45 @@ def _epoch_seconds(text: str) -> int:
     return int(moment.timestamp())
 
 
-def _position_from_end(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each interaction's position counted from the user's latest (0 = last), ties by item."""
-    return frame.sort("user_idx", "timestamp", "item_idx", nulls_last=False).with_columns(
-        (pl.len().over("user_idx") - 1 - pl.int_range(pl.len()).over("user_idx")).alias("_pos")
+def _position_from_end(frame: pl.DataFrame, rng) -> pl.DataFrame:
+    """Each interaction's position counted from the user's latest (0 = last). Interactions with
+    equal timestamps are ordered at random (seeded), not by item index, which would hold out the
+    larger (on most datasets, less popular) item ids systematically."""
+    canonical = frame.sort("user_idx", "item_idx", "timestamp", maintain_order=True)
+    return (
+        canonical.with_columns(pl.Series("_key", rng.permutation(frame.height)))
+        .sort("user_idx", "timestamp", "_key", nulls_last=False)
+        .with_columns(
+            (pl.len().over("user_idx") - 1 - pl.int_range(pl.len()).over("user_idx")).alias("_pos")
+        )
+        .drop("_key")
     )
 
 
-def _leave_last(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+def _tied_at(ranked: pl.DataFrame, eligible: pl.Expr, position: int) -> int:
+    """Users whose interactions at positions `position - 1` and `position` (from the end) share a
+    timestamp: for them the cut fell inside a tie and the random order decided."""
+    edge = ranked.filter(eligible & pl.col("_pos").is_in([position - 1, position]))
+    per_user = edge.group_by("user_idx").agg(
+        pl.len().alias("rows"), pl.col("timestamp").n_unique().alias("times")
+    )
+    return per_user.filter((pl.col("rows") == 2) & (pl.col("times") == 1)).height
+
+
+def _leave_last(
+    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+) -> dict[str, pl.DataFrame]:
     """Per user: the last n interactions are test, the n before validation; users with no more
-    than n (or 2n) interactions stay whole in train."""
+    than n (or 2n) interactions stay whole in train. Ties in time are cut in a seeded random
+    order; notes count the users whose cut fell inside a tie."""
     _require_timestamps(frame, "leave_last")
     held = config.n * (2 if config.validation > 0 else 1)
-    ranked = _position_from_end(frame).with_columns(pl.len().over("user_idx").alias("_len"))
+    ranked = _position_from_end(frame, rng).with_columns(pl.len().over("user_idx").alias("_len"))
     eligible = pl.col("_len") > held
     pos = pl.col("_pos")
+    notes["users_cut_inside_a_time_tie"] = _tied_at(ranked, eligible, config.n)
+    if config.validation > 0:
+        notes["users_validation_cut_inside_a_time_tie"] = _tied_at(ranked, eligible, held)
     parts = {
         "test": ranked.filter(eligible & (pos < config.n)),
         "train": ranked.filter(~eligible | (pos >= held)),
@@ -151,7 +181,9 @@ def _random_order(frame: pl.DataFrame, rng, by: str) -> pl.DataFrame:
     )
 
 
-def _random(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+def _random(
+    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+) -> dict[str, pl.DataFrame]:
     """Per user, a random `test` share (rounded) is test and a `validation` share validation."""
     shuffled = _random_order(frame, rng, "user_idx")
     n_test = (pl.col("_len") * config.test).round()
@@ -166,7 +198,9 @@ def _random(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataF
     return {name: part.drop("_key", "_pos", "_len") for name, part in parts.items()}
 
 
-def _held_out_users(frame: pl.DataFrame, config: SplitConfig, rng) -> dict[str, pl.DataFrame]:
+def _held_out_users(
+    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+) -> dict[str, pl.DataFrame]:
     """Strong generalization: held-out users; `fold_in` of each one's items is input, rest targets."""
     users = frame["user_idx"].unique().sort().to_numpy()
     order = rng.permutation(users)

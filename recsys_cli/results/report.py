@@ -84,6 +84,12 @@ def counts_lines(counts: dict) -> list[str]:
             " are later than the earliest held-out one: this split lets the future into training"
             " (Ji et al., TOIS 2023); split.kind = 'temporal' is leak-free"
         )
+    tied = counts.get("users_cut_inside_a_time_tie", 0)
+    if tied:
+        lines.append(
+            f"{tied:,} users have several interactions at the time of their cut: which of them "
+            "are held out is a seeded random choice (split.seed, else seed)"
+        )
     if counts["cold_users_excluded"]:
         lines.append(
             f"excluded {counts['cold_users_excluded']:,} held-out users with no training "

@@ -74,6 +74,49 @@ def test_leave_last_takes_each_users_latest(interactions):
     assert result.truth.group_by("user_idx").len()["len"].max() == 2
 
 
+def tied_histories(n_users=400, seed=0) -> pl.DataFrame:
+    """Each user: 4 plays at distinct times, then a random number (1-3) of plays sharing the last
+    timestamp (items drawn without order), so leave-last must break ties."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        items = rng.choice(50, size=7, replace=False)
+        tied = int(rng.integers(1, 4))
+        for n, item in enumerate(items[: 4 + tied]):
+            rows.append((f"u{u}", f"i{item:02d}", 100 * u + min(n, 4), 1.0))
+    return pl.DataFrame(rows, schema=["user", "item", "timestamp", "weight"], orient="row")
+
+
+def test_leave_last_breaks_time_ties_at_random_and_counts_them():
+    frame = indexed(tied_histories())
+    result = split(frame, SplitConfig(kind="leave_last", n=1), seed=0)
+    last = frame.group_by("user_idx").agg(
+        pl.col("item_idx").filter(pl.col("timestamp") == pl.col("timestamp").max()).alias("tied")
+    )
+    held = result.truth.join(last, on="user_idx")
+    # The held-out item is one of the user's last-timestamp items ...
+    assert all(i in tied for i, tied in zip(held["item_idx"], held["tied"], strict=True))
+    # ... picked without favouring a high (or low) item index: under the old "largest index"
+    # rule it was always the maximum of the tied items.
+    ties = held.filter(pl.col("tied").list.len() > 1)
+    is_max = (ties["item_idx"] == ties["tied"].list.max()).mean()
+    assert 0.3 < is_max < 0.75
+    # naive count of users whose cut fell inside a tie
+    assert result.notes["users_cut_inside_a_time_tie"] == ties.height
+    # seeded: the same seed gives the same split, another seed another one
+    again, other = (split(frame, SplitConfig(kind="leave_last", n=1), s) for s in (0, 1))
+    assert again.fingerprint() == result.fingerprint() != other.fingerprint()
+
+
+def test_leave_last_tie_order_does_not_depend_on_file_order():
+    frame = indexed(tied_histories(50))
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=7)
+    config = SplitConfig(kind="leave_last", n=2, validation=0.1)
+    first, second = split(frame, config, 3), split(shuffled, config, 3)
+    assert first.fingerprint() == second.fingerprint()
+    assert "users_validation_cut_inside_a_time_tie" in first.notes
+
+
 def test_random_split_is_reproducible_and_per_user(interactions):
     frame = indexed(interactions)
     first = split(frame, SplitConfig(kind="random", test=0.25), seed=3)
