@@ -1,13 +1,15 @@
 """Item-item neighbourhood models: ItemKNN (shrunk cosine), RP3beta and EASE.
 
 Similarity matrices are built in column blocks and pruned to the `neighbors` strongest entries of
-each column, so memory stays O(items x neighbors) for the sparse models.
+each column (ties at the k-th value go to the lower item index), so memory stays
+O(items x neighbors) for the sparse models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +17,25 @@ import scipy.sparse as sp
 from recsys_cli.models.base import Recommender, dense
 
 _BLOCK = 1024
+
+
+def top_per_column(sim: np.ndarray, keep: int) -> np.ndarray:
+    """Boolean mask of the `keep` largest entries of each column of a dense block.
+
+    Entries equal to a column's k-th largest value are taken by increasing row index, so the
+    result never depends on how a selection algorithm orders ties. Zeros are never kept (a zero
+    similarity is no neighbour), so a column may keep fewer than `keep` entries.
+    """
+    kth = -np.partition(-sim, keep - 1, axis=0)[keep - 1]
+    mask = sim > kth
+    room = keep - mask.sum(axis=0)
+    tied = (sim == kth) & (kth != 0)
+    over = np.flatnonzero(tied.sum(axis=0) > room)  # more ties than places left: lowest rows
+    mask |= tied
+    if over.size:
+        first = tied[:, over] & (np.cumsum(tied[:, over], axis=0) <= room[over])
+        mask[:, over] = (sim[:, over] > kth[over]) | first
+    return mask
 
 
 def pruned_similarity(
@@ -32,14 +53,10 @@ def pruned_similarity(
         sim = weigh(dense(left @ right[:, block]).astype(np.float32), block)
         width = sim.shape[1]
         sim[np.arange(start, start + width), np.arange(width)] = 0.0
-        if keep < n_items:
-            top = np.argpartition(-sim, keep - 1, axis=0)[:keep]
-        else:
-            top = np.broadcast_to(np.arange(n_items)[:, None], (n_items, width))
-        values = np.take_along_axis(sim, top, axis=0)
-        rows.append(top.ravel())
-        cols.append(np.broadcast_to(np.arange(start, start + width), top.shape).ravel())
-        vals.append(values.ravel())
+        row, col = np.nonzero(top_per_column(sim, keep))
+        rows.append(row)
+        cols.append(col + start)
+        vals.append(sim[row, col])
     similarity = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_items, n_items),
@@ -47,6 +64,18 @@ def pruned_similarity(
     )
     similarity.eliminate_zeros()
     return similarity
+
+
+def prune_sparse_columns(matrix: sp.spmatrix, keep: int) -> sp.csr_matrix:
+    """The `keep` largest entries of each column of a sparse matrix (ties: lower row index)."""
+    coo = sp.coo_matrix(matrix)
+    order = np.lexsort((coo.row, -coo.data, coo.col))
+    col = coo.col[order]
+    starts = np.searchsorted(col, col, side="left")
+    kept = order[np.arange(order.size) - starts < keep]
+    return sp.csr_matrix(
+        (coo.data[kept], (coo.row[kept], coo.col[kept])), shape=matrix.shape, dtype=np.float32
+    )
 
 
 @dataclass(frozen=True)
@@ -90,6 +119,7 @@ class RP3betaParams:
     alpha: float = 1.0
     beta: float = 0.5
     neighbors: int = 100
+    pruning: Literal["rows", "columns"] = "rows"
 
     def __post_init__(self) -> None:
         if self.neighbors < 1 or self.alpha <= 0:
@@ -99,8 +129,11 @@ class RP3betaParams:
 class RP3beta(SimilarityModel):
     """Item-user-item random walk with popularity penalty: W_ij = sum_u P_iu^a P_uj^a / pop_j^beta.
 
-    P_ui and P_iu are the row-normalised binary interaction matrix and its transpose. Paudel et al., ACM TiiS 2017;
-    configuration of Dacrema et al., RecSys 2019.
+    P_ui and P_iu are the row-normalised binary interaction matrix and its transpose (Paudel et
+    al., ACM TiiS 2017). `pruning = "rows"` (default) follows the code of Dacrema et al., RecSys
+    2019: keep the top `neighbors` of each row of W, L1-normalise the rows, then keep the top
+    `neighbors` of each column. `pruning = "columns"` keeps only the top `neighbors` of each
+    column of W (each target item's strongest sources), without normalisation.
     """
 
     Params = RP3betaParams
@@ -114,11 +147,18 @@ class RP3beta(SimilarityModel):
         penalty = np.zeros_like(popularity)
         seen = popularity > 0
         penalty[seen] = popularity[seen] ** -self.params.beta
-
-        def walk(block: np.ndarray, cols: slice) -> np.ndarray:
-            return block * penalty[None, cols]
-
-        self.similarity_ = pruned_similarity(p_iu, p_ui.tocsc(), self.params.neighbors, walk)
+        neighbors = self.params.neighbors
+        if self.params.pruning == "columns":
+            self.similarity_ = pruned_similarity(
+                p_iu, p_ui.tocsc(), neighbors, lambda block, cols: block * penalty[None, cols]
+            )
+            return
+        # W^T = diag(penalty) P_ui^T P_iu^T: its columns are W's rows, pruned the same way.
+        transposed = pruned_similarity(
+            p_ui.T.tocsr(), p_iu.T.tocsc(), neighbors, lambda block, cols: block * penalty[:, None]
+        )
+        rows = _row_normalise(transposed.T.tocsr())
+        self.similarity_ = prune_sparse_columns(rows, neighbors)
 
 
 def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:

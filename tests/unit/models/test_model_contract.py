@@ -168,7 +168,7 @@ def test_rp3beta_matches_dense_reference():
     p_iu = (x.T / x.T.sum(axis=1, keepdims=True)) ** alpha
     expected = (p_iu @ p_ui) / x.sum(axis=0)[None, :] ** beta
     np.fill_diagonal(expected, 0.0)
-    params = model_params_class("rp3beta")(alpha=alpha, beta=beta, neighbors=10)
+    params = model_params_class("rp3beta")(alpha=alpha, beta=beta, neighbors=10, pruning="columns")
     model = create_model("rp3beta", params, 0).fit(sp.csr_matrix(x))
     assert np.allclose(model.similarity_.toarray(), expected, atol=1e-5)
 
