@@ -101,8 +101,8 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
 def _classify_truth(truth: pl.DataFrame, model_input: sp.csr_matrix, fit: sp.csr_matrix):
     """Mark held-out interactions: evaluated, cold_user (no input at all) or seen_in_input (the
     user already has the item, which is excluded from every list, so it cannot be hit)."""
-    users = truth["user_idx"].to_numpy()
-    items = truth["item_idx"].to_numpy()
+    users = truth["user_idx"].to_numpy().astype(np.int64)  # an owned copy: scipy indexing
+    items = truth["item_idx"].to_numpy().astype(np.int64)  # sets flags on its views
     has_input = np.diff(model_input.indptr) > 0
     seen = np.asarray(model_input[users, items]).ravel() > 0 if len(users) else np.zeros(0, bool)
     status = np.where(~has_input[users], "cold_user", np.where(seen, "seen_in_input", "evaluated"))

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from recsys_cli.cli.common import console, err_console, progress_step, user_errors
+from recsys_cli.cli.run import DataOpt, QuietOpt, ResultsOpt
 from recsys_cli.errors import UserError
 
 
@@ -33,11 +34,13 @@ def bench(
     baselines: Annotated[Path, typer.Option(help="Folder of committed baselines.")] = Path(
         "results/baselines"
     ),
-    update: Annotated[bool, typer.Option("--update", help="Rewrite the baselines.")] = False,
-    results_dir: Annotated[Path | None, typer.Option("--results-dir")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+    update: Annotated[
+        bool, typer.Option("--update", help="Rewrite the baselines from this run (rules kept).")
+    ] = False,
+    results_dir: ResultsOpt = None,
+    data_dir: DataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run recipes/bench/*.toml, compare every metric with results/baselines; exit 1 on a move."""
     from recsys_cli.results.baselines import (

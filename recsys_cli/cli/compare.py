@@ -75,7 +75,10 @@ def _defined_for_all(per_user):
 
 @user_errors
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Evaluated run directories (same split).")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="Evaluated run directories (same split)."),
+    ],
     baseline: Annotated[
         str | None, typer.Option(help="Baseline model (default: the first).")
     ] = None,

@@ -9,14 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from recsys_cli.cli.app import Typer
 from recsys_cli.cli.common import user_errors_reported
 
-app = typer.Typer(
+app = Typer(
     name="datasets",
     help="Public recommendation datasets: catalog, safe downloads, prepared Parquet tables.",
     no_args_is_help=True,
 )
-out = Console()
+out = Console(soft_wrap=True)  # info lines stay whole when piped
 err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
@@ -31,7 +32,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Do not draw the download progress bar.")
 ]
-Name = Annotated[str, typer.Argument(help="Dataset name, as shown by `rank datasets list`.")]
+Name = Annotated[
+    str, typer.Argument(metavar="NAME", help="Dataset name, as shown by `rank datasets list`.")
+]
 
 
 def _human(size: int | None) -> str:
@@ -51,9 +54,55 @@ def _store(data_dir: Path | None):
     return DatasetStore(data_dir)
 
 
+def _embedded(name: str) -> tuple[str | None, str | None]:
+    """For the dataset recipes read from the recbole package (ML-100K): (its folder, None), or
+    (None, why it cannot be read); (None, None) for every other dataset."""
+    from recsys_cli.data.embedded import EMBEDDED_NAME, recbole_ml100k_dir
+    from recsys_cli.errors import DataError
+
+    if name != EMBEDDED_NAME:
+        return None, None
+    try:
+        return str(recbole_ml100k_dir()), None
+    except DataError as error:
+        return None, str(error)
+
+
+def _cached(row: dict) -> str:
+    """What the data folder holds of a catalog dataset, in a word."""
+    return "prepared" if row["prepared"] else "downloaded" if row["downloaded"] else "not cached"
+
+
+def _synthetic_rows(root: Path) -> list[dict]:
+    """The datasets `rank datasets synth` saved under `root`; recipes read them before the
+    catalog's."""
+    from recsys_cli.data import synthetic
+
+    rows = []
+    for name, meta in synthetic.saved(root).items():
+        folder = synthetic.synthetic_dir(root, name)
+        spec = meta["spec"]
+        rows.append(
+            {
+                "name": name,
+                "domain": "synthetic",
+                "description": "SYNTHETIC data made by `rank datasets synth`",
+                "synthetic": True,
+                "spec": spec,
+                "checksum": meta["checksum"],
+                "size_bytes": sum(p.stat().st_size for p in folder.iterdir() if p.is_file()),
+                "expected": {k: spec[k] for k in ("interactions", "users", "items")},
+                "folder": str(folder),
+            }
+        )
+    return rows
+
+
 def _entry_dict(entry, status) -> dict:
+    embedded, embedded_problem = _embedded(entry.name)
     return {
         "name": entry.name,
+        "synthetic": False,
         "domain": entry.domain,
         "description": entry.description,
         "homepage": entry.homepage,
@@ -77,12 +126,15 @@ def _entry_dict(entry, status) -> dict:
         "prepared": status.prepared,
         "origin": status.origin,
         "folder": str(status.folder),
+        "embedded": embedded,
+        "embedded_problem": embedded_problem,
     }
 
 
 @app.command("list")
 def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
-    """List the catalog: name, domain, size, interactions, license and what is cached here."""
+    """List the catalog (name, domain, size, interactions, license, what is cached here) and the
+    synthetic datasets made in the data folder."""
     from rich.table import Table
 
     from recsys_cli.data.catalog import CATALOG
@@ -90,6 +142,7 @@ def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
     with user_errors_reported():
         store = _store(data_dir)
         rows = [_entry_dict(e, store.status(e)) for e in CATALOG.values()]
+        rows += _synthetic_rows(store.root)
     if json_:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -98,15 +151,19 @@ def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
         table.add_column(column, justify="right" if column in ("size", "interactions") else "left")
     for row in rows:
         n = row["expected"]["interactions"]
-        cached = "prepared" if row["prepared"] else "downloaded" if row["downloaded"] else "-"
-        if not row["available"]:
-            cached = "unavailable"
+        if row["synthetic"]:
+            cached, license_ = "SYNTHETIC", "-"
+        else:
+            cached = _cached(row).replace("not cached", "-")
+            cached = "embedded" if row["embedded"] else cached
+            cached = cached if row["available"] else "unavailable"
+            license_ = row["license"].split(":")[0].split(" (")[0]
         table.add_row(
             row["name"],
             row["domain"],
             _human(row["size_bytes"]),
             f"{n:,}" if n is not None else "?",
-            row["license"].split(":")[0].split(" (")[0],
+            license_,
             cached,
         )
     # piped output is not squeezed to 80 columns, so rows stay whole for grep
@@ -115,12 +172,18 @@ def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
 
 @app.command()
 def info(name: Name, data_dir: DataDir = None, json_: JsonFlag = False) -> None:
-    """Show a dataset's description, license, files (URL, size, checksum) and local state."""
+    """Show a dataset's description, license, files (URL, size, checksum) and where recipes
+    read it from; for a synthetic dataset, its generator settings."""
     from recsys_cli.data.catalog import get_entry
 
     with user_errors_reported():
+        store = _store(data_dir)
+        synthetic = {row["name"]: row for row in _synthetic_rows(store.root)}
+        if name in synthetic:
+            _synthetic_info(synthetic[name], json_)
+            return
         entry = get_entry(name)
-        row = _entry_dict(entry, _store(data_dir).status(entry))
+        row = _entry_dict(entry, store.status(entry))
     if json_:
         typer.echo(json.dumps(row, indent=2))
         return
@@ -140,8 +203,28 @@ def info(name: Name, data_dir: DataDir = None, json_: JsonFlag = False) -> None:
             f"\n            {f.url}",
             highlight=False,
         )
-    state = "prepared" if row["prepared"] else "downloaded" if row["downloaded"] else "not cached"
-    out.print(f"local:      {state} ({row['folder']})", highlight=False)
+    local = f"{_cached(row)} ({row['folder']})"
+    if row["embedded"] or row["embedded_problem"]:
+        read = row["embedded_problem"] or (
+            f"recipes read the copy embedded in the recbole package ({row['embedded']})"
+        )
+        local = f"{read}\n            catalog download, not read by recipes: {local}"
+    out.print(f"local:      {local}", highlight=False)
+
+
+def _synthetic_info(row: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(row, indent=2))
+        return
+    spec = ", ".join(f"{key} {value:,}" for key, value in row["spec"].items())
+    out.print(f"[bold]{row['name']}[/] - {row['description']}", highlight=False)
+    out.print(f"generator:  {spec}", highlight=False)
+    out.print(f"checksum:   {row['checksum']}", highlight=False)
+    out.print(
+        f"local:      {_human(row['size_bytes'])} ({row['folder']}); recipes naming "
+        f"{row['name']!r} read it",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -196,8 +279,9 @@ def import_(
     path: Annotated[
         Path,
         typer.Argument(
+            metavar="PATH",
             help="The upstream archive/file fetched elsewhere (checksum-verified), a folder of "
-            "them, or an already extracted folder (file checksums recorded instead)."
+            "them, or an already extracted folder (file checksums recorded instead).",
         ),
     ],
     data_dir: DataDir = None,
@@ -215,7 +299,8 @@ def import_(
 @app.command()
 def verify(
     name: Annotated[
-        str | None, typer.Argument(help="Dataset to check (default: every cached one).")
+        str | None,
+        typer.Argument(metavar="NAME", help="Dataset to check (default: every cached one)."),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -248,18 +333,32 @@ def verify(
 
 @app.command()
 def remove(name: Name, data_dir: DataDir = None) -> None:
-    """Delete a dataset's files and prepared tables from the data folder."""
+    """Delete a dataset's files and prepared tables (or a synthetic dataset) from the data
+    folder."""
+    from recsys_cli.data import synthetic
     from recsys_cli.data.catalog import get_entry
 
     with user_errors_reported():
+        store = _store(data_dir)
+        if name in synthetic.saved(store.root):
+            freed = synthetic.remove(store.root, name)
+            err.print(f"removed SYNTHETIC dataset {name} ({_human(freed)} freed)", highlight=False)
+            return
         entry = get_entry(name)
-        names, freed = _store(data_dir).remove(entry)
-    err.print(f"removed {', '.join(names)} ({_human(freed)} freed)", highlight=False)
+        names, freed = store.remove(entry)
+    embedded, _ = _embedded(entry.name)
+    kept = f"; recipes still read the copy embedded in the recbole package ({embedded})"
+    err.print(
+        f"removed {', '.join(names)} ({_human(freed)} freed){kept if embedded else ''}",
+        highlight=False,
+    )
 
 
 @app.command()
 def synth(
-    name: Annotated[str, typer.Argument(help="Name a recipe will use for the synthetic data.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Name a recipe will use for the synthetic data.")
+    ],
     users: Annotated[int, typer.Option(help="Number of users.")] = 10_000,
     items: Annotated[int, typer.Option(help="Number of items.")] = 5_000,
     interactions: Annotated[int, typer.Option(help="Number of interactions.")] = 500_000,

@@ -8,13 +8,13 @@ import typer
 
 from recsys_cli import __version__
 from recsys_cli.cli import bench, compare, datasets, run, sweep
+from recsys_cli.cli.app import Typer
 
-app = typer.Typer(
+app = Typer(
     name="rank",
     help="Offline evaluation of personalization: train, evaluate, rerank and compare recommenders "
     "from TOML recipes.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.command("run")(run.run)

@@ -12,11 +12,29 @@ import typer
 from recsys_cli.cli.common import console, err_console, parse_list, progress_step, user_errors
 from recsys_cli.errors import UserError
 
-RecipeArg = Annotated[Path, typer.Argument(help="Recipe TOML file (see `rank recipes`).")]
+
+def _complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion: the bundled recipe names that start with what was typed."""
+    from recsys_cli.config.loader import bundled_recipes
+
+    return [name for name in bundled_recipes() if name.startswith(incomplete)]
+
+
+RecipeArg = Annotated[
+    Path,
+    typer.Argument(
+        metavar="RECIPE",
+        help="Recipe TOML file, or the name of a bundled recipe (see `rank recipes`).",
+        autocompletion=_complete_recipe,
+    ),
+]
+SET_EXAMPLE = "models[2].params.l2=500"  # EASE in the quickstart recipe
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", help="Override a recipe key: --set models[1].params.l2=200 (repeatable)."
+        "--set",
+        metavar="KEY=VALUE",
+        help=f"Override a recipe key, e.g. --set {SET_EXAMPLE} (repeatable).",
     ),
 ]
 ResultsOpt = Annotated[
@@ -34,7 +52,7 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         help="Run on a local Dask cluster of N worker processes (127.0.0.1); needs "
-        "recsys-cli[distributed].",
+        "recsys-cli\\[distributed].",
     ),
 ]
 SchedulerOpt = Annotated[
@@ -118,7 +136,10 @@ def train(
 
 @user_errors
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by rank train/run.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_DIR", help="A run directory written by rank train/run."),
+    ],
     cutoffs: Annotated[
         str | None, typer.Option(help="Comma-separated cutoffs, e.g. 5,10,20.")
     ] = None,
@@ -218,32 +239,26 @@ def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, as_json) -> None:
         err_console.print(f"[dim]cold users (no training history): {cold:,}, not evaluable[/dim]")
 
 
-def _recipe_dirs() -> list[Path]:
-    bundled = Path(__file__).resolve().parents[2] / "recipes"
-    return [p for p in dict.fromkeys([Path("recipes").resolve(), bundled]) if p.is_dir()]
-
-
 @user_errors
 def recipes(as_json: JsonOpt = False) -> None:
-    """List the bundled recipes with their one-line descriptions."""
+    """List the bundled recipes: run one from any directory with `rank run NAME`."""
     from rich.table import Table
 
+    from recsys_cli.config.loader import bundled_recipes
+
     found = []
-    for folder in _recipe_dirs():
-        for path in sorted(folder.rglob("*.toml")):
-            try:
-                description = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
-            except tomllib.TOMLDecodeError as error:
-                description = f"(invalid TOML: {error})"
-            found.append(
-                {"recipe": str(path.relative_to(folder.parent)), "description": description}
-            )
-        if found:
-            break
+    for name, path in bundled_recipes().items():
+        try:
+            description = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
+        except tomllib.TOMLDecodeError as error:
+            description = f"(invalid TOML: {error})"
+        found.append({"recipe": name, "description": description, "path": str(path)})
     if as_json:
         print(json.dumps(found, indent=2))
         return
-    table = Table("recipe", "description")
+    table = Table(
+        "recipe", "description", caption="run one: rank run NAME; --json gives each file's path"
+    )
     for entry in found:
         table.add_row(entry["recipe"], entry["description"])
     console.print(table)

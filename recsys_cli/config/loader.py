@@ -67,13 +67,18 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
         if labels.index(label) != i:
             raise RecipeError(f"models[{i}].label", f"duplicate label {label!r}; give each a label")
     recipe = dataclasses.replace(build(Recipe, {**raw, "models": []}), models=configs)
-    if recipe.split.kind == "users":
+    if recipe.split.kind == "users" or recipe.split.new_users == "fold_in":
+        why = (
+            "split.kind = 'users' holds out"
+            if recipe.split.kind == "users"
+            else "split.new_users = 'fold_in' evaluates"
+        )
         for i, config in enumerate(configs):
             if not model_class(config.name).folds_in:
                 raise RecipeError(
                     f"models[{i}].name",
-                    f"{config.name!r} cannot score users it was not trained on, which "
-                    "split.kind = 'users' holds out; use another split kind",
+                    f"{config.name!r} cannot score users it was not trained on, which {why}; "
+                    "use another split",
                 )
     group_configs = coerce(dict[str, GroupConfig], groups, "groups")
     recipe = dataclasses.replace(recipe, groups=group_configs)

@@ -55,7 +55,10 @@ class SplitConfig:
     interactions are test, the `n` before them validation when `validation > 0`. random: each
     user's interactions are split at random by the ratios. users: strong generalization — a
     `test` share of users (and a `validation` share) is held out; `fold_in` of each held-out
-    user's interactions is given as input and the rest are targets.
+    user's interactions is given as input and the rest are targets. `new_users = "fold_in"`
+    (temporal only): a user whose first interaction is after the cut gets the earliest `fold_in`
+    share of their held-out interactions as input (at least one) and the rest as targets,
+    instead of being excluded as cold.
     """
 
     kind: SplitKind = "temporal"
@@ -64,6 +67,7 @@ class SplitConfig:
     cutoff: str | None = None
     n: int = 1
     fold_in: float = 0.8
+    new_users: Literal["exclude", "fold_in"] = "exclude"
     evaluate_on: Literal["test", "validation"] = "test"
     seed: int | None = None  # the split's own seed; default: the recipe seed
 
@@ -76,6 +80,8 @@ class SplitConfig:
             raise ValueError(f"fold_in must be in (0, 1), got {self.fold_in}")
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.new_users == "fold_in" and self.kind != "temporal":
+            raise ValueError("new_users = 'fold_in' applies to kind = 'temporal' only")
         if self.evaluate_on == "validation" and self.validation == 0.0:
             raise ValueError("evaluate_on = 'validation' needs validation > 0")
 

@@ -16,6 +16,7 @@ import polars as pl
 from recsys_cli.data.dataset import Dataset, canonical_interactions
 from recsys_cli.errors import DataError
 
+EMBEDDED_NAME = "ml-100k"  # recipes naming it read this copy, never the catalog's download
 ML100K_FILES = {
     "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
     "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
@@ -27,8 +28,8 @@ def recbole_ml100k_dir() -> Path:
     spec = importlib.util.find_spec("recbole")
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
-            "dataset 'ml-100k' is read from the installed recbole package, which is missing: "
-            "pip install 'recsys-cli[recbole]' (or `rank datasets download ml-100k`)"
+            f"dataset {EMBEDDED_NAME!r} is read from the installed recbole package, which is "
+            "missing: pip install 'recsys-cli[recbole]'"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
 
@@ -68,7 +69,7 @@ def load_recbole_ml100k(folder: Path | None = None) -> Dataset:
         pl.col("genres").str.split(" "),
     )
     return Dataset(
-        name="ml-100k",
+        name=EMBEDDED_NAME,
         interactions=canonical_interactions(inter.select("user", "item", "timestamp", "weight")),
         items=items,
         checksum="sha256:" + hashlib.sha256("".join(digests).encode()).hexdigest(),

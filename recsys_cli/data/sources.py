@@ -9,7 +9,7 @@ import polars as pl
 
 from recsys_cli.config.schema import DatasetConfig
 from recsys_cli.data.dataset import Dataset, canonical_interactions, empty_items
-from recsys_cli.data.embedded import load_recbole_ml100k, sha256_of
+from recsys_cli.data.embedded import EMBEDDED_NAME, load_recbole_ml100k, sha256_of
 from recsys_cli.errors import DataError
 
 
@@ -20,7 +20,7 @@ def load_dataset(
     `rank datasets synth`; else the dataset catalog."""
     if config.path is not None:
         return load_local_file(config)
-    if config.name == "ml-100k":
+    if config.name == EMBEDDED_NAME:
         return load_recbole_ml100k()
     from recsys_cli.data import synthetic
     from recsys_cli.data.store import load_catalog_dataset, resolve_data_dir

@@ -98,7 +98,33 @@ def _temporal(
         parts["validation"] = frame.filter((ts >= t_val) & (ts < t_test))
     if parts["test"].height == 0 or parts["train"].height == 0:
         raise DataError(f"temporal cut at {t_test} leaves an empty train or test part")
+    if config.new_users == "fold_in":
+        for name, cut in (("validation", t_val), ("test", t_test)):
+            if name in parts:
+                parts[f"{name}_input"], parts[name] = _fold_in_new_users(
+                    parts[name], frame.filter(ts < cut), config.fold_in, rng, notes, name
+                )
     return parts
+
+
+def _fold_in_new_users(
+    part: pl.DataFrame, before: pl.DataFrame, fold_in: float, rng, notes: dict, name: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(input, targets) of a held-out part: users with no interaction before the cut give their
+    earliest `fold_in` share (at least one; time ties in seeded random order) as input, as a
+    production system folds in a new user; everyone else keeps all their held-out targets."""
+    new = pl.Series(~np.isin(part["user_idx"].to_numpy(), before["user_idx"].to_numpy()))
+    ordered = _position_from_end(part.filter(new), rng).with_columns(
+        pl.len().over("user_idx").alias("_len")
+    )
+    from_start = pl.col("_len") - 1 - pl.col("_pos")
+    is_input = from_start < (pl.col("_len") * fold_in).round().clip(lower_bound=1)
+    given = ordered.filter(is_input).drop("_pos", "_len")
+    targets = ordered.filter(~is_input).drop("_pos", "_len")
+    folded = targets["user_idx"].n_unique()
+    notes[f"{name}_new_users_folded_in"] = folded
+    notes[f"{name}_new_users_input_only"] = given["user_idx"].n_unique() - folded
+    return given, pl.concat([part.filter(~new), targets])
 
 
 def _require_timestamps(frame: pl.DataFrame, kind: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,6 +139,23 @@ def save(dataset: Dataset, spec: SynthSpec, data_dir: Path) -> Path:
         shutil.rmtree(target)
     temp.rename(target)
     return target
+
+
+def saved(data_dir: Path) -> dict[str, dict]:
+    """The synthetic datasets saved in `data_dir`, by name: their meta.json (spec, checksum)."""
+    return {
+        meta.parent.name: json.loads(meta.read_text())
+        for meta in sorted((data_dir / "synthetic").glob("*/meta.json"))
+        if not meta.parent.name.startswith(".")  # a folder still being written
+    }
+
+
+def remove(data_dir: Path, name: str) -> int:
+    """Delete the saved synthetic dataset `name`; returns the bytes freed."""
+    folder = synthetic_dir(data_dir, name)
+    freed = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    shutil.rmtree(folder)
+    return freed
 
 
 def load(data_dir: Path, name: str) -> Dataset | None:

@@ -90,6 +90,14 @@ def counts_lines(counts: dict) -> list[str]:
             f"{tied:,} users have several interactions at the time of their cut: which of them "
             "are held out is a seeded random choice (split.seed, else seed)"
         )
+    part = counts["evaluated_part"]
+    folded = counts.get(f"{part}_new_users_folded_in", 0)
+    if folded:
+        lines.append(
+            f"folded in {folded:,} users who arrived after the cut, from their earliest held-out "
+            f"interactions (split.fold_in); {counts[f'{part}_new_users_input_only']:,} more had "
+            "too few interactions to keep a target"
+        )
     if counts["cold_users_excluded"]:
         lines.append(
             f"excluded {counts['cold_users_excluded']:,} held-out users with no training "

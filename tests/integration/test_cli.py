@@ -142,7 +142,18 @@ def test_recipes_lists_bundled_recipes_and_version():
     result = invoke("recipes", "--json")
     assert result.exit_code == 0
     listed = {entry["recipe"]: entry["description"] for entry in json.loads(result.stdout)}
-    assert "recipes/quickstart.toml" in listed and listed["recipes/quickstart.toml"]
+    assert {"quickstart", "scale/ml20m-synthetic", "bench/ml100k-quick"} <= set(listed)
+    assert all(listed.values())
+
+
+@pytest.mark.recbole
+def test_a_bundled_recipe_runs_by_name_outside_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    only_popularity = 'models=[{ name = "popularity" }]'
+    result = invoke("run", "quickstart", "--set", only_popularity, "--results-dir", "r", "--json")
+    assert result.exit_code == 0, result.output
+    run_dir = Path(json.loads(result.stdout)["run_dir"])
+    assert run_dirs(tmp_path / "r") == [run_dir] and "-quickstart-" in run_dir.name
     assert invoke("--version").stdout.strip() == f"rank (recsys-cli) {__version__}"
 
 

@@ -197,3 +197,32 @@ def test_temporal_cutoff_before_all_data_is_a_clear_error(interactions):
     frame = indexed(interactions)
     with pytest.raises(DataError, match="no interaction lies before it"):
         split(frame, SplitConfig(cutoff="1960-01-01", validation=0.1), 0)
+
+
+def test_temporal_new_users_fold_in_their_earliest_interactions():
+    # a: history before the cut; b: arrives after it with 4 plays; c: one play after the cut.
+    rows = [("a", "x", 1), ("a", "y", 2), ("a", "z", 10), ("b", "x", 11), ("b", "y", 12)]
+    rows += [("b", "z", 13), ("b", "w", 14), ("c", "x", 15), ("d", "w", 3)]
+    frame = indexed(
+        pl.DataFrame(
+            [(*r, 1.0) for r in rows], schema=["user", "item", "timestamp", "weight"], orient="row"
+        )
+    )
+    users = dict(zip(["a", "b", "c", "d"], range(4), strict=True))
+    config = SplitConfig(cutoff="1970-01-01T00:00:10", new_users="fold_in", fold_in=0.5)
+    result = split(frame, config, 0)
+    assert result.fit["timestamp"].max() < 10  # the model still learns from before the cut only
+    # b's two earliest plays are input, the two latest targets; c's only play is input
+    assert sorted(result.extra_input["timestamp"].to_list()) == [11, 12, 15]
+    assert sorted(zip(result.truth["user_idx"], result.truth["timestamp"], strict=True)) == [
+        (users["a"], 10), (users["b"], 13), (users["b"], 14)
+    ]
+    assert result.notes["test_new_users_folded_in"] == 1
+    assert result.notes["test_new_users_input_only"] == 1
+    excluded = split(frame, SplitConfig(cutoff="1970-01-01T00:00:10"), 0)
+    assert excluded.extra_input.height == 0 and excluded.truth.height == 6
+
+
+def test_new_users_fold_in_is_for_temporal_splits_only():
+    with pytest.raises(ValueError, match="temporal"):
+        SplitConfig(kind="random", new_users="fold_in")
