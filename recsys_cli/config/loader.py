@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import re
 import tomllib
 from pathlib import Path
@@ -34,16 +35,39 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     return load_raw(path, overrides)[1]
 
 
+def bundled_recipes() -> dict[str, Path]:
+    """The recipes shipped in the package, by name: the path under recsys_cli/recipes, no .toml."""
+    folder = Path(str(importlib.resources.files("recsys_cli").joinpath("recipes")))
+    return {
+        p.relative_to(folder).with_suffix("").as_posix(): p for p in sorted(folder.rglob("*.toml"))
+    }
+
+
+def resolve_recipe(path: Path | str) -> Path:
+    """A recipe file; where no such file exists, the bundled recipe of that name (`quickstart`,
+    `scale/ml20m-synthetic`, with or without .toml), so bundled recipes run from any directory."""
+    if Path(path).is_file():
+        return Path(path)
+    bundled = bundled_recipes()
+    name = Path(path).as_posix().removesuffix(".toml")
+    if name in bundled:
+        return bundled[name]
+    raise RecipeError(
+        "",
+        f"recipe file not found, nor a bundled recipe (`rank recipes`){nearest(name, bundled)}",
+        str(path),
+    )
+
+
 def load_raw(path: Path, overrides: list[str] = ()) -> tuple[dict[str, Any], Recipe]:
     """The overridden raw table (for sweeps, which vary it further) and its validated recipe."""
     source = str(path)
+    path = resolve_recipe(path)
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError("", "recipe file not found", source) from None
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise RecipeError("", f"invalid TOML: {error}", source) from None
-    raw.setdefault("name", Path(path).stem)
+    raw.setdefault("name", path.stem)
     try:
         for override in overrides:
             apply_override(raw, override)

@@ -150,10 +150,13 @@ def test_recipes_lists_bundled_recipes_and_version():
 def test_a_bundled_recipe_runs_by_name_outside_the_checkout(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     only_popularity = 'models=[{ name = "popularity" }]'
-    result = invoke("run", "quickstart", "--set", only_popularity, "--results-dir", "r", "--json")
+    results = tmp_path / "r"
+    result = invoke(
+        "run", "quickstart", "--set", only_popularity, "--results-dir", results, "--json"
+    )
     assert result.exit_code == 0, result.output
     run_dir = Path(json.loads(result.stdout)["run_dir"])
-    assert run_dirs(tmp_path / "r") == [run_dir] and "-quickstart-" in run_dir.name
+    assert run_dirs(results) == [run_dir] and "-quickstart-" in run_dir.name
     assert invoke("--version").stdout.strip() == f"rank (recsys-cli) {__version__}"
 
 
