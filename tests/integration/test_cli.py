@@ -171,6 +171,7 @@ def test_quickstart_personalised_models_beat_popularity(tmp_path):
     popularity = models["popularity"]["ndcg@10"]["mean"]
     for name in ["ItemKNN", "EASE", "RP3beta", "ALS", "BPR"]:
         assert models[name]["ndcg@10"]["mean"] > popularity, name
+    assert models["EASE"]["ndcg@10"]["users"] >= 300  # a table that is not noise
 
 
 SHARED_LASTFM = ROOT.parent / "shared" / "datasets" / "hetrec2011-lastfm-2k"
