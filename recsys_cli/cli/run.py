@@ -175,7 +175,7 @@ def evaluate(
         save_evaluation,
     )
     from recsys_cli.metrics import metric_problem
-    from recsys_cli.results.store import PendingRun, open_run_dir
+    from recsys_cli.results.store import ExistingFile, PendingRun, open_run_dir
 
     run_dir = open_run_dir(run_dir)
     recipe = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
@@ -205,14 +205,16 @@ def evaluate(
     else:
         evaluate_all = evaluate_seeds if manifest.get("seeds") else evaluate_run
         evaluation = evaluate_all(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
-    if (run_dir / "metrics.json").exists():
-        # Never overwrite an earlier evaluation: a re-evaluation gets its own folder.
+    try:
+        if (run_dir / "metrics.json").exists():
+            raise ExistingFile(run_dir / "metrics.json")
+        save_evaluation(evaluation, run_dir)
+        target = run_dir
+    except ExistingFile:
+        # Never overwrite an earlier (or concurrent) evaluation: this one gets its own folder.
         with PendingRun(run_dir / "evals", "eval") as pending:
             save_evaluation(evaluation, pending.path)
         target = pending.final
-    else:
-        save_evaluation(evaluation, run_dir)
-        target = run_dir
     _show(evaluation, manifest, target, as_json, quiet)
 
 

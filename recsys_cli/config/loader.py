@@ -19,7 +19,7 @@ from recsys_cli.config.schema import (
     StepConfig,
     VariantConfig,
 )
-from recsys_cli.config.validate import build, coerce, join, nearest, to_plain
+from recsys_cli.config.validate import build, coerce, join, nearest, plain_name, to_plain
 from recsys_cli.errors import RecipeError
 from recsys_cli.models.registry import model_class, model_names, model_params_class
 
@@ -91,6 +91,7 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
         if labels.index(label) != i:
             raise RecipeError(f"models[{i}].label", f"duplicate label {label!r}; give each a label")
     recipe = dataclasses.replace(build(Recipe, {**raw, "models": []}), models=configs)
+    plain_name(recipe.dataset.name, "dataset.name")  # a folder of the data dir
     if recipe.split.kind == "users" or recipe.split.new_users == "fold_in":
         why = (
             "split.kind = 'users' holds out"
@@ -142,8 +143,7 @@ def _variant_config(entry: Any, path: str, recipe: Recipe) -> VariantConfig:
     name = entry.get("name")
     if not isinstance(name, str) or not name:
         raise RecipeError(join(path, "name"), "required variant name (a string) is missing")
-    if "+" in name or not name.strip() == name:
-        raise RecipeError(join(path, "name"), f"{name!r}: no '+' or surrounding spaces")
+    plain_name(name, join(path, "name"))  # rows are labelled MODEL+name: no '+' either
     labels = [m.label for m in recipe.models]
     chosen = coerce(tuple[str, ...], entry.get("models", labels), join(path, "models"))
     for i, label in enumerate(chosen):
@@ -230,6 +230,7 @@ def _model_config(entry: Any, path: str) -> ModelConfig:
     label = entry.get("label", name)
     if not isinstance(label, str):
         raise RecipeError(join(path, "label"), "expected a string")
+    plain_name(label, join(path, "label"))  # RecBole writes under RUN/models/<label>
     params = build(model_params_class(name), entry.get("params", {}), join(path, "params"))
     return ModelConfig(name=name, label=label, params=params)
 

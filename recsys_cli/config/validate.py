@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -12,6 +13,39 @@ from typing import Any, Literal, Union
 from recsys_cli.errors import RecipeError
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_NAME_CHAR = re.compile(r"[A-Za-z0-9._-]")
+PLAIN_NAME_MAX = 100
+PLAIN_NAME_RULE = (
+    "use letters, digits, '.', '_' and '-', starting with a letter or digit "
+    f"(at most {PLAIN_NAME_MAX} characters)"
+)
+
+
+def name_problem(name: str) -> str | None:
+    """What keeps `name` from being a plain file name, or None when it is one. Dataset names,
+    model labels and variant names become folder names, so none may leave its parent folder."""
+    if not name:
+        return "is empty"
+    if "/" in name or "\\" in name:
+        return "is a path, not a plain name"
+    if ".." in name:
+        return "contains '..'"
+    if len(name) > PLAIN_NAME_MAX:
+        return f"is longer than {PLAIN_NAME_MAX} characters"
+    odd = next((c for c in name if not _NAME_CHAR.fullmatch(c)), None)
+    if odd is not None:
+        return f"contains {odd!r}"
+    if not name[0].isalnum():
+        return f"starts with {name[0]!r}"
+    return None
+
+
+def plain_name(value: str, path: str) -> str:
+    """`value` when it is a plain name (`name_problem`); a RecipeError at `path` otherwise."""
+    problem = name_problem(value)
+    if problem:
+        raise RecipeError(path, f"{value!r} {problem}; {PLAIN_NAME_RULE}")
+    return value
 
 
 def nearest(name: str, valid: typing.Iterable[str]) -> str:

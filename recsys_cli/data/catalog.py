@@ -38,6 +38,13 @@ class RemoteFile:
     def display_size(self) -> int | None:
         return self.size if self.size is not None else self.approx_size
 
+    @property
+    def max_bytes(self) -> int | None:
+        """The most a download may read: the exact size, else twice the approximate one."""
+        if self.size is not None:
+            return self.size
+        return 2 * self.approx_size if self.approx_size is not None else None
+
 
 @dataclass(frozen=True)
 class Counts:
@@ -322,6 +329,17 @@ ENTRIES: tuple[CatalogEntry, ...] = (
 CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in ENTRIES}
 
 
+def check_dataset_name(name: str) -> str:
+    """`name` when it is a plain name (it becomes a folder of the data dir); a DataError
+    naming the rule otherwise."""
+    from recsys_cli.config.validate import PLAIN_NAME_RULE, name_problem
+
+    problem = name_problem(name)
+    if problem:
+        raise DataError(f"dataset name {name!r} {problem}; {PLAIN_NAME_RULE}")
+    return name
+
+
 def get_entry(name: str) -> CatalogEntry:
     """The catalog entry called `name`; unknown names fail with the nearest valid one."""
     entry = CATALOG.get(name)
@@ -329,6 +347,7 @@ def get_entry(name: str) -> CatalogEntry:
         return entry
     from recsys_cli.config.validate import nearest
 
+    check_dataset_name(name)
     raise DataError(f"unknown dataset {name!r}{nearest(name, CATALOG)}")
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,17 +57,42 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:60] or "run"
 
 
+class ExistingFile(UserError):
+    """A complete file is already in place (another process wrote it first): never replaced."""
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object], *, replace: bool) -> None:
+    """`write` a temporary file of a unique name beside `path`, then move it to `path`: replacing
+    it, or (replace=False) only where no `path` exists yet, else ExistingFile. Concurrent
+    writers never share a temporary name, and no temporary file outlives the call."""
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}")
+    try:
+        write(temp)
+        if replace:
+            temp.replace(path)
+            return
+        try:
+            os.link(temp, path)  # atomic, and fails where `path` exists
+        except FileExistsError:
+            raise ExistingFile(f"{path}: already written by another process; kept") from None
+        except OSError:  # a file system without hard links: check, then rename
+            if path.exists():
+                raise ExistingFile(f"{path}: already written by another process; kept") from None
+            temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and an atomic rename."""
-    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
-    temp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    temp.replace(path)
+    """Write JSON through a uniquely named temporary file and an atomic rename."""
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    _write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"), replace=True)
 
 
 def write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    temp = path.with_name(f"{TEMP_PREFIX}{path.name}")
-    frame.write_parquet(temp)
-    temp.replace(path)
+    """Write a new Parquet file; an existing `path` is never replaced (ExistingFile): two
+    `rank eval`s of one run race for per_user.parquet and the second saves under evals/."""
+    _write_atomic(path, frame.write_parquet, replace=False)
 
 
 class ParquetPieces:
@@ -77,23 +103,25 @@ class ParquetPieces:
     def __init__(self, path: Path):
         self.path = path
         self.parts: list[Path] = []
+        self.token = secrets.token_hex(4)  # part names of concurrent writers never meet
 
     def __enter__(self) -> ParquetPieces:
         return self
 
     def add(self, frame: pl.DataFrame) -> None:
-        part = self.path.with_name(f"{TEMP_PREFIX}{self.path.stem}-{len(self.parts)}.parquet")
+        part = self.path.with_name(
+            f"{TEMP_PREFIX}{self.path.stem}-{self.token}-{len(self.parts)}.parquet"
+        )
         frame.write_parquet(part)
         self.parts.append(part)
 
     def __exit__(self, kind, error, traceback) -> bool:
-        temp = self.path.with_name(f"{TEMP_PREFIX}{self.path.name}")
         try:
             if kind is None:
-                pl.scan_parquet(self.parts).sink_parquet(temp)
-                temp.replace(self.path)
+                joined = pl.scan_parquet(self.parts)
+                _write_atomic(self.path, joined.sink_parquet, replace=False)
         finally:
-            for leftover in [*self.parts, temp]:
+            for leftover in self.parts:
                 leftover.unlink(missing_ok=True)
         return False
 

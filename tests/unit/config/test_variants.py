@@ -82,7 +82,7 @@ def test_variant_defaults_and_round_trip():
         (with_variant(models=["ESAE"]), "variants[0].models[0]", "did you mean 'EASE'?"),
         (with_variant(length=101), "variants[0].length", "eval.candidates (100)"),
         (with_variant(lenght=5), "variants[0].lenght", "did you mean 'length'?"),
-        (with_variant(name="a+b"), "variants[0].name", "no '+'"),
+        (with_variant(name="a+b"), "variants[0].name", "contains '+'"),
         (
             {**with_variant(), "variants": [*with_variant()["variants"]] * 2},
             "variants[1].name",
