@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import importlib.resources
 import re
@@ -52,6 +53,8 @@ def resolve_recipe(path: Path | str) -> Path:
     name = Path(path).as_posix().removesuffix(".toml")
     if name in bundled:
         return bundled[name]
+    if Path(path).is_dir():
+        raise RecipeError("", "recipe file not found: this is a folder, not a TOML file", str(path))
     raise RecipeError(
         "",
         f"recipe file not found, nor a bundled recipe (`rank recipes`){nearest(name, bundled)}",
@@ -63,17 +66,63 @@ def load_raw(path: Path, overrides: list[str] = ()) -> tuple[dict[str, Any], Rec
     """The overridden raw table (for sweeps, which vary it further) and its validated recipe."""
     source = str(path)
     path = resolve_recipe(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise RecipeError("", f"invalid TOML: {error}", source) from None
+    raw = read_toml(path, source)
     raw.setdefault("name", path.stem)
+    _absolute_paths(raw, path.parent)
     try:
         for override in overrides:
             apply_override(raw, override)
+        _absolute_paths(raw, Path.cwd())  # a path given with --set is relative to where rank runs
         return raw, recipe_from_dict(raw)
     except RecipeError as error:
         raise RecipeError(error.path, str(error).removeprefix(f"{error.path}: "), source) from None
+
+
+_WIDE_BOMS = {
+    codecs.BOM_UTF32_LE: "UTF-32",
+    codecs.BOM_UTF32_BE: "UTF-32",
+    codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF16_BE: "UTF-16",
+}
+
+
+def read_toml(path: Path, source: str | None = None) -> dict[str, Any]:
+    """A TOML file as a table. An unreadable file, text that is not UTF-8 (a UTF-8 byte-order
+    mark is accepted) or invalid TOML is a RecipeError naming the file and the place."""
+    source = source or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RecipeError("", f"cannot read it ({error.strerror})", source) from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        wide = next((name for bom, name in _WIDE_BOMS.items() if data.startswith(bom)), None)
+        line = data[: error.start].count(b"\n") + 1
+        found = f"is {wide} text" if wide else f"byte {data[error.start]:#04x} on line {line}"
+        raise RecipeError(
+            "", f"not UTF-8 ({found}); TOML files are UTF-8: save it as UTF-8", source
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError("", f"invalid TOML: {error}", source) from None
+
+
+def _absolute_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make the recipe's file paths (dataset.path, dataset.items_path, groups.*.file) absolute:
+    relative ones are read from `base` (the recipe's folder), so a recipe works from any working
+    directory and the stored recipe.toml of a run still finds its files."""
+    dataset = raw.get("dataset")
+    tables = [(dataset, ("path", "items_path"))] if isinstance(dataset, dict) else []
+    groups = raw.get("groups")
+    if isinstance(groups, dict):
+        tables += [(group, ("file",)) for group in groups.values() if isinstance(group, dict)]
+    for table, keys in tables:
+        for key in keys:
+            value = table.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                table[key] = str(base.absolute() / value)
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:

@@ -330,6 +330,9 @@ class VariantConfig:
     length: int = 0
 
 
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A whole experiment: data, split, models, evaluation and the seed.
@@ -352,7 +355,10 @@ class Recipe:
 
     def __post_init__(self) -> None:
         seeds = (self.seed, *self.seeds, self.split.seed or 0)
-        if min(seeds) < 0:
-            raise ValueError("seeds must be >= 0 (numpy's generators take non-negative seeds)")
+        if min(seeds) < 0 or max(seeds) > MAX_SEED:
+            raise ValueError(
+                f"seeds must be between 0 and {MAX_SEED} (32-bit seeds, as RecBole's seeding "
+                "through numpy and torch takes)"
+            )
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {list(self.seeds)} repeat a value")

@@ -9,7 +9,7 @@ items: `item` plus whatever metadata is known: `title` (Utf8), `genres` (List(Ut
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -28,6 +28,8 @@ class Dataset:
     checksum: str
     source: str
     synthetic: bool = False
+    # Counts for the run report: rows of the source left out under a documented rule.
+    notes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]

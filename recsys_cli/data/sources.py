@@ -32,8 +32,15 @@ def load_dataset(
 
 
 def _read_table(path: Path, separator: str) -> pl.DataFrame:
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not a CSV or Parquet file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    if path.suffix != ".parquet" and len(separator.encode()) != 1:
+        raise DataError(
+            f"dataset.separator = {separator!r}: a CSV separator is one single-byte character, "
+            "such as ',', ';' or '\\t'"
+        )
     try:
         if path.suffix == ".parquet":
             return pl.read_parquet(path)
@@ -44,15 +51,76 @@ def _read_table(path: Path, separator: str) -> pl.DataFrame:
         raise DataError(f"{path}: cannot read as {kind}: {first}") from None
 
 
-def _as_epoch_seconds(column: pl.Series, path: Path, key: str) -> pl.Series:
-    """Integer seconds as they are; dates and date-times (typed or ISO text) to epoch seconds."""
+def _where(path: Path, column: pl.Series, key: str) -> str:
+    return f"{path}: column {column.name!r} (dataset.columns.{key})"
+
+
+def _first_bad(column: pl.Series, bad: pl.Series) -> str:
+    """'-1.0 in data row 7 (3 such rows)': the first row where `bad` is true, and the count."""
+    row = int(bad.arg_true()[0])
+    count = int(bad.sum())
+    return f"{column[row]!r} in data row {row + 1} ({count:,} such row{'s' * (count > 1)})"
+
+
+def _ids(column: pl.Series, path: Path, key: str) -> pl.Series:
+    """User or item ids as strings or integers; missing ones (null, NaN, blank text) become null.
+
+    Whole-number floats are integer ids (pandas writes an integer column with a missing value as
+    floats); any other type (lists, fractional or infinite numbers, booleans, dates) is an error.
+    """
+    if column.dtype in (pl.Categorical, pl.Null) or isinstance(column.dtype, pl.Enum):
+        column = column.cast(pl.Utf8)
+    if column.dtype == pl.Utf8:
+        return column.set(column.str.strip_chars() == "", None)
+    if column.dtype.is_float():
+        column = column.fill_nan(None)
+        odd = (~column.is_finite() | (column != column.floor())).fill_null(False)
+        as_int = column.cast(pl.Int64, strict=False)
+        odd |= (as_int.is_null() & column.is_not_null()).fill_null(False)
+        if odd.any():
+            raise DataError(
+                f"{_where(path, column, key)}: {_first_bad(column, odd)}: ids are strings or "
+                "integers, not fractional, infinite or huge numbers"
+            )
+        return as_int
+    if column.dtype.is_integer():
+        return column
+    raise DataError(
+        f"{_where(path, column, key)} holds {column.dtype} values; ids are strings or integers"
+    )
+
+
+def _weights(column: pl.Series, path: Path, keep: pl.Series) -> pl.Series:
+    """Weights as Float64; a missing, NaN, infinite or negative one in a kept row is an error: a
+    weight is a rating or a count, and any of these would silently become a positive (binarize)
+    or a zero metric."""
+    if not column.dtype.is_numeric():
+        raise DataError(
+            f"{_where(path, column, 'weight')} is {column.dtype}, expected numbers (ratings, "
+            "play counts)"
+        )
+    weights = column.cast(pl.Float64)
+    bad = (~weights.is_finite() | (weights < 0)).fill_null(True) & keep
+    if bad.any():
+        raise DataError(
+            f"{_where(path, column, 'weight')}: {_first_bad(weights, bad)}: a weight is a rating "
+            "or a count >= 0 (missing, NaN, infinite and negative ones are refused)"
+        )
+    return weights
+
+
+def _as_epoch_seconds(column: pl.Series, path: Path, key: str, keep: pl.Series) -> pl.Series:
+    """Integer seconds as they are; dates and date-times (typed or ISO text) to epoch seconds.
+
+    A missing (null or NaN) time stays missing; fractional seconds are truncated; a time beyond
+    the signed 64-bit range of seconds or an infinite one in a kept row is an error."""
     if column.dtype == pl.Utf8:
         parsed = column.str.to_datetime(strict=False, time_zone="UTC")
-        if parsed.null_count() > column.null_count():
-            bad = column.filter(parsed.is_null() & column.is_not_null())[0]
+        bad = parsed.is_null() & column.is_not_null() & keep
+        if bad.any():
             raise DataError(
-                f"{path}: column {column.name!r} (dataset.columns.{key}) holds {bad!r}, neither "
-                "seconds since the epoch nor an ISO date"
+                f"{_where(path, column, key)}: {_first_bad(column, bad)}: neither seconds since "
+                "the epoch nor an ISO date"
             )
         column = parsed
     if column.dtype == pl.Date:
@@ -60,14 +128,24 @@ def _as_epoch_seconds(column: pl.Series, path: Path, key: str) -> pl.Series:
     if isinstance(column.dtype, pl.Datetime):
         return column.dt.epoch("s")
     if not column.dtype.is_numeric():
+        raise DataError(f"{_where(path, column, key)} is {column.dtype}, not a time")
+    if column.dtype.is_float():
+        column = column.fill_nan(None)
+    seconds = column.cast(pl.Int64, strict=False)
+    bad = seconds.is_null() & column.is_not_null() & keep
+    if bad.any():
         raise DataError(
-            f"{path}: column {column.name!r} (dataset.columns.{key}) is {column.dtype}, not a time"
+            f"{_where(path, column, key)}: {_first_bad(column, bad)}: beyond the 64-bit range of "
+            "seconds since the epoch"
         )
-    return column.cast(pl.Int64)
+    return seconds
 
 
 def load_local_file(config: DatasetConfig) -> Dataset:
-    """A CSV/Parquet interactions file with the recipe's column mapping (and optional items file)."""
+    """A CSV/Parquet interactions file with the recipe's column mapping (and optional items file).
+
+    Rows without a user or item id (null, NaN or blank) are dropped and counted in the run
+    report; bad weights, times and id types are errors (see `_ids`, `_weights`)."""
     path = Path(config.path)
     frame = _read_table(path, config.separator)
     mapping = config.columns
@@ -81,29 +159,32 @@ def load_local_file(config: DatasetConfig) -> Dataset:
                 f"{path}: column {column!r} (dataset.columns.{key}) not found; "
                 f"columns are {', '.join(frame.columns)}"
             )
-    if mapping.weight and not frame[mapping.weight].dtype.is_numeric():
-        raise DataError(
-            f"{path}: column {mapping.weight!r} (dataset.columns.weight) is "
-            f"{frame[mapping.weight].dtype}, expected numbers (ratings, play counts)"
-        )
-    interactions = frame.select(
-        pl.col(mapping.user).alias("user"),
-        pl.col(mapping.item).alias("item"),
-        (
-            pl.lit(_as_epoch_seconds(frame[mapping.timestamp], path, "timestamp"))
+    users = _ids(frame[mapping.user], path, "user")
+    item_ids = _ids(frame[mapping.item], path, "item")
+    no_user, no_item = users.is_null(), item_ids.is_null()
+    keep = ~(no_user | no_item)
+    if not keep.any():
+        raise DataError(f"{path}: no row has both a user id and an item id")
+    notes = {
+        "source_rows_without_user_id": int(no_user.sum()),
+        "source_rows_without_item_id": int((no_item & ~no_user).sum()),
+    }
+    interactions = pl.DataFrame(
+        {
+            "user": users,
+            "item": item_ids,
+            "timestamp": _as_epoch_seconds(frame[mapping.timestamp], path, "timestamp", keep)
             if mapping.timestamp
-            else pl.lit(None)
-        ).alias("timestamp"),
-        (pl.col(mapping.weight) if mapping.weight else pl.lit(1.0)).alias("weight"),
-    )
+            else pl.Series([None] * frame.height, dtype=pl.Int64),
+            "weight": _weights(frame[mapping.weight], path, keep)
+            if mapping.weight
+            else pl.Series([1.0] * frame.height),
+        }
+    ).filter(keep)
     digests = [sha256_of(path)]
     if config.items_path:
-        items_path = Path(config.items_path)
-        items = _read_table(items_path, config.separator)
-        if mapping.item not in items.columns and "item" not in items.columns:
-            raise DataError(f"{items_path}: needs an {mapping.item!r} or 'item' column")
-        items = items.rename({mapping.item: "item"}) if mapping.item in items.columns else items
-        digests.append(sha256_of(items_path))
+        items = _items_table(Path(config.items_path), config, interactions["item"].dtype, notes)
+        digests.append(sha256_of(Path(config.items_path)))
     else:
         items = empty_items(interactions["item"])
     return Dataset(
@@ -112,4 +193,35 @@ def load_local_file(config: DatasetConfig) -> Dataset:
         items=items,
         checksum="sha256:" + hashlib.sha256("".join(digests).encode()).hexdigest(),
         source=str(path),
+        notes={k: v for k, v in notes.items() if v},
     )
+
+
+def _items_table(
+    path: Path, config: DatasetConfig, id_type: pl.DataType, notes: dict
+) -> pl.DataFrame:
+    """The items file: one row per item id (the interactions' id type); rows without an id are
+    dropped and counted, a repeated id is an error (its metadata would be ambiguous)."""
+    items = _read_table(path, config.separator)
+    column = config.columns.item if config.columns.item in items.columns else "item"
+    if column not in items.columns:
+        raise DataError(f"{path}: needs an {config.columns.item!r} or 'item' column")
+    ids = _ids(items[column], path, "item")
+    if ids.dtype != id_type:
+        cast = ids.cast(id_type, strict=False)
+        if (cast.is_null() & ids.is_not_null()).any():
+            raise DataError(
+                f"{path}: item ids are {ids.dtype}, the interactions' are {id_type}; they must "
+                "be the same ids"
+            )
+        ids = cast
+    items = items.with_columns(ids.alias(column)).rename({column: "item"}).filter(ids.is_not_null())
+    notes["items_rows_without_id"] = int(ids.null_count())
+    repeated = items["item"].is_duplicated()
+    if repeated.any():
+        first = items["item"].filter(repeated)[0]
+        raise DataError(
+            f"{path}: item {first!r} has {int((items['item'] == first).sum())} rows; give each "
+            "item one row"
+        )
+    return items

@@ -49,7 +49,8 @@ def test_defaults_and_frozen():
         (with_(seed=1.5), "seed", "expected an integer"),
         (with_(split={"kind": "random", "test": 1.5}), "split", "test must be in (0, 1)"),
         (with_(seeds=[1, 1]), "", "repeat a value"),
-        (with_(seed=-1), "", "seeds must be >= 0"),
+        (with_(seed=-1), "", "seeds must be between 0 and 4294967295"),
+        (with_(seeds=[1, 2**32]), "", "seeds must be between 0 and 4294967295"),
         (
             with_(models=[{"name": "ease", "params": {"l2": float("nan")}}]),
             "models[0].params.l2",
