@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_rerank.py [--users 20000] [--n 100] [--k 10] [--d
 
 The batched kernels run on one thread (no prange; NUMBA_NUM_THREADS=1 is set before numba is
 imported, and BLAS is limited to one thread for the loop baseline). Both sides implement the same
-algorithm (REFERENCES.md §4); the loop baseline is vectorised with numpy inside each user.
+algorithm (docs/rerankers.md); the loop baseline is vectorised with numpy inside each user.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The catalog of public recommendation datasets: where each lives, its checksums, its parser.
 
-Sizes, checksums and counts come from the upstream pages and READMEs (collected in
-REFERENCES.md §1); a count is None where no published figure was found. `items` counts the items
+Sizes, checksums and counts come from the upstream pages and READMEs (see
+docs/datasets.md); a count is None where no published figure was found. `items` counts the items
 that appear in the interactions; `items_listed` the rows of the upstream item file.
 """
 

@@ -2,7 +2,7 @@
 
 Lists are in the item index space of a `RerankContext` (the run's prepared data), so metrics can
 read training popularity, genres, artists and groups. Formulas: `recsys_cli.metrics.beyond_accuracy`
-and `recsys_cli.metrics.business` (REFERENCES.md §3). Choices made here: ILD uses genre Jaccard
+and `recsys_cli.metrics.business` (docs/metrics.md). Choices made here: ILD uses genre Jaccard
 similarity; the tail (APLT) is the items outside the head covering 80% of training interactions;
 serendipity's primitive recommender is the global top-k by training popularity (one list shared by
 all users); profiles (popularity lift, miscalibration, discovery) are the users' model input.

@@ -4,7 +4,7 @@ Inputs: `recs`, an int32 (n_users, k) array of item indices, -1 padded at the en
 functions return float64 (n_users,) arrays; catalogue-level ones return a float. A list shorter
 than k is measured over its k' valid items unless a docstring says otherwise; a value that is
 undefined for a user (for example ILD of fewer than 2 items) is NaN, so summaries should use
-`np.nanmean` and report how many users were defined. Formulas: REFERENCES.md §3.
+`np.nanmean` and report how many users were defined. Formulas: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _gather(recs: np.ndarray, item_values: np.ndarray) -> np.ndarray:
 def ild_cosine(recs: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     """Intra-list diversity with cosine similarity of item embeddings, per user.
 
-    ILD = 2 / (k'(k'-1)) sum_{i<j} (1 - cos(e_i, e_j)) over the k' valid items (REFERENCES.md §3;
+    ILD = 2 / (k'(k'-1)) sum_{i<j} (1 - cos(e_i, e_j)) over the k' valid items (docs/metrics.md;
     Ziegler et al., WWW 2005). An all-zero embedding has similarity 0. NaN when k' < 2.
     """
     emb, inv = check_embeddings(embeddings)
@@ -51,7 +51,7 @@ def ild_cosine(recs: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
 def ild_jaccard(recs: np.ndarray, genres: np.ndarray) -> np.ndarray:
     """Intra-list diversity with genre Jaccard similarity, per user.
 
-    ILD = 2 / (k'(k'-1)) sum_{i<j} (1 - |G_i ∩ G_j| / |G_i ∪ G_j|) (REFERENCES.md §3); genre sets
+    ILD = 2 / (k'(k'-1)) sum_{i<j} (1 - |G_i ∩ G_j| / |G_i ∪ G_j|) (docs/metrics.md); genre sets
     are the non-zero entries of each item's row; two items without genres have similarity 0.
     NaN when k' < 2.
     """
@@ -64,7 +64,7 @@ def ild_jaccard(recs: np.ndarray, genres: np.ndarray) -> np.ndarray:
 
 
 def coverage(recs: np.ndarray, n_items: int) -> float:
-    """Catalogue coverage: |union of recommended items| / |catalogue| (REFERENCES.md §3)."""
+    """Catalogue coverage: |union of recommended items| / |catalogue| (docs/metrics.md)."""
     if n_items < 1:
         raise UserError(f"n_items must be >= 1, got {n_items}")
     recs = check_candidates(recs, n_items)
@@ -74,8 +74,8 @@ def coverage(recs: np.ndarray, n_items: int) -> float:
 def gini_index(exposure: np.ndarray) -> float:
     """Gini coefficient G of non-negative exposure values (0 = equal, 1 = all on one item).
 
-    Shares p_j sorted ascending, G = (1 / (n - 1)) sum_{j=1..n} (2j - n - 1) p_j (REFERENCES.md
-    §3). This is G, not Elliot's 1 - G. NaN when the total exposure is 0; 0 when n = 1.
+    Shares p_j sorted ascending, G = (1 / (n - 1)) sum_{j=1..n} (2j - n - 1) p_j (docs/metrics.md).
+    This is G, not Elliot's 1 - G. NaN when the total exposure is 0; 0 when n = 1.
     """
     x = np.asarray(exposure, dtype=np.float64)
     if x.ndim != 1 or (x < 0).any() or not np.isfinite(x).all():
@@ -101,7 +101,7 @@ def gini_exposure(recs: np.ndarray, n_items: int) -> float:
     """Gini G of item exposure over the whole catalogue, unexposed items included.
 
     G = (1/(n-1)) sum_j (2j - n - 1) p_j, p_j the ascending exposure shares of all n catalogue
-    items, exposure = number of lists holding the item (REFERENCES.md §3). Reported as G (higher =
+    items, exposure = number of lists holding the item (docs/metrics.md). Reported as G (higher =
     more concentrated), not Elliot's 1 - G. NaN when no list holds any item.
     """
     return gini_index(item_exposure(recs, n_items))
@@ -111,7 +111,7 @@ def novelty(recs: np.ndarray, item_users: np.ndarray, n_train_users: int) -> np.
     """Mean self-information of the list items, per user.
 
     Novelty = mean over list of -log2 p(i), p(i) = |users who interacted with i| / |users|
-    (REFERENCES.md §3; Zhou et al., PNAS 2010). An item no training user interacted with counts as
+    (docs/metrics.md; Zhou et al., PNAS 2010). An item no training user interacted with counts as
     one user (p = 1 / |users|) so the value stays finite. NaN for an empty list.
     """
     cnt = check_item_vector("item_users", item_users, np.float64)
@@ -125,7 +125,7 @@ def novelty(recs: np.ndarray, item_users: np.ndarray, n_train_users: int) -> np.
 def arp(recs: np.ndarray, popularity: np.ndarray) -> np.ndarray:
     """Average recommendation popularity: mean training popularity of the list items, per user.
 
-    ARP = (1/k') sum_{i in L} phi(i), phi = training interaction count (REFERENCES.md §3;
+    ARP = (1/k') sum_{i in L} phi(i), phi = training interaction count (docs/metrics.md;
     Abdollahpouri et al., FLAIRS 2019). NaN for an empty list.
     """
     pop = check_item_vector("popularity", popularity, np.float64)
@@ -138,7 +138,7 @@ def head_tail_split(popularity: np.ndarray, head_share: float = 0.8) -> np.ndarr
 
     The head is the smallest set of most popular items whose interactions reach head_share of the
     total (ties broken by item index); every other item, including never-seen ones, is tail
-    (REFERENCES.md §3; Abdollahpouri et al., FLAIRS 2019). All items are tail when there are no
+    (docs/metrics.md; Abdollahpouri et al., FLAIRS 2019). All items are tail when there are no
     interactions.
     """
     pop = check_item_vector("popularity", popularity, np.float64)
@@ -160,7 +160,7 @@ def head_tail_split(popularity: np.ndarray, head_share: float = 0.8) -> np.ndarr
 def aplt(recs: np.ndarray, tail: np.ndarray) -> np.ndarray:
     """Average percentage of long tail items: share of the list's items in the tail, per user.
 
-    APLT = |L ∩ tail| / k' (REFERENCES.md §3; Abdollahpouri et al., RecSys 2017); see
+    APLT = |L ∩ tail| / k' (docs/metrics.md; Abdollahpouri et al., RecSys 2017); see
     `head_tail_split`. NaN for an empty list.
     """
     tail = check_item_vector("tail", tail, np.bool_)
@@ -187,7 +187,7 @@ def popularity_lift(
     """Popularity lift of each list over the user's profile.
 
     lift = (GAP_rec - GAP_profile) / GAP_profile, GAP = mean training popularity of the items
-    (REFERENCES.md §3; Abdollahpouri et al., UMAP 2020), computed per user; `profile_mean` comes
+    (docs/metrics.md; Abdollahpouri et al., UMAP 2020), computed per user; `profile_mean` comes
     from `profile_popularity`. NaN for an empty list, an empty profile or GAP_profile = 0.
     """
     prof = np.asarray(profile_mean, dtype=np.float64)
@@ -222,7 +222,7 @@ def miscalibration(
 
     C_KL = sum_g p(g|u) log(p(g|u) / q~(g|u)), q~ = (1 - alpha) q + alpha p, alpha = 0.01, q(g|u)
     = sum_{i in L} p(g|i) / k' (Steck, Calibrated Recommendations, RecSys 2018, eq. 4-5;
-    REFERENCES.md §3); terms with p(g|u) = 0 are 0. `history_dist` comes from
+    docs/metrics.md); terms with p(g|u) = 0 are 0. `history_dist` comes from
     `genre_distribution`. NaN for a user with an empty history (p = 0); an empty list has q = 0,
     so C_KL = sum_g p log(1 / alpha).
     """
@@ -252,8 +252,8 @@ def serendipity(
 ) -> np.ndarray:
     """Share of the k slots holding a relevant item that the popularity model did not recommend.
 
-    Serendipity = |{i in L : i relevant, i not in PM_u}| / k (Ge et al., RecSys 2010; REFERENCES.md
-    §3); k = recs.shape[1], so a short list is not rewarded for its empty slots. `popular` is the
+    Serendipity = |{i in L : i relevant, i not in PM_u}| / k (Ge et al., RecSys 2010; docs/metrics.md);
+    k = recs.shape[1], so a short list is not rewarded for its empty slots. `popular` is the
     popularity model's list, (k_pop,) shared by all users or (n_users, k_pop), -1 padded. A user
     without relevant items scores 0.
     """

@@ -2,7 +2,7 @@
 
 Inputs: `recs`, an int32 (n_users, k) array of item indices, -1 padded at the end; `artist` is an
 int (n_items,) code per item with -1 for unknown. Per-user functions return float64 (n_users,)
-arrays, catalogue-level ones a float. Formulas: REFERENCES.md §3.
+arrays, catalogue-level ones a float. Formulas: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def exposure_share(recs: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Position-discounted exposure share of an item group in each list.
 
     share = sum_{r: L_r in group} 1/log2(r+1) / sum_{r} 1/log2(r+1), r = 1..k' over the valid
-    positions (REFERENCES.md §3; position-based exposure as in Singh & Joachims, KDD 2018).
+    positions (docs/metrics.md; position-based exposure as in Singh & Joachims, KDD 2018).
     Groups: emerging artists, new releases, boosted items. NaN for an empty list.
     """
     grp = check_item_vector("group", group, np.bool_)
@@ -45,7 +45,7 @@ def discovery_rate(
     """Share of each list's items whose artist is new to the user (absent from training history).
 
     discovery = |{i in L : artist(i) not in artists(H_u)}| / k' (Mehrotra et al., Mostra, WWW 2022:
-    discovery = the user never heard the track's artist; REFERENCES.md §3). An item with unknown
+    discovery = the user never heard the track's artist; docs/metrics.md). An item with unknown
     artist (-1) is never a discovery but counts in k'. With an empty history every item of known
     artist is a discovery. NaN for an empty list.
     """
@@ -61,7 +61,7 @@ def provider_gini(recs: np.ndarray, artist: np.ndarray, n_artists: int | None = 
     """Gini G of exposure aggregated per artist (provider), unexposed artists included.
 
     G = (1/(n-1)) sum_j (2j - n - 1) p_j over the ascending exposure shares of all n artists,
-    exposure = list slots holding the artist's items (REFERENCES.md §3). Reported as G (0 = equal,
+    exposure = list slots holding the artist's items (docs/metrics.md). Reported as G (0 = equal,
     1 = one artist gets everything), not 1 - G. Unknown artists (-1) are left out; n defaults to
     max code + 1. NaN when no list holds an item of known artist.
     """
@@ -100,7 +100,7 @@ def fair_marketplace(
     """Fair-marketplace score psi of each list over artist-popularity bins.
 
     psi(L) = sum_b sqrt(|L ∩ bin b|) over the n_bins bins (Mehrotra et al., Towards a Fair
-    Marketplace, CIKM 2018; REFERENCES.md §3); `artist_bin` maps artist code -> bin (see
+    Marketplace, CIKM 2018; docs/metrics.md); `artist_bin` maps artist code -> bin (see
     `artist_popularity_bins`). Items of unknown artist count in no bin. An empty list scores 0.
     """
     art = _check_artist(artist)

@@ -3,7 +3,7 @@
 Training data become RecBole atomic files whose tokens are our own indices, so RecBole's internal
 ids map back exactly; RecBole trains through its lower-level API (Config, create_dataset,
 data_preparation, get_model, get_trainer), and scoring is our batched full-catalogue top-k over
-`full_sort_predict`. Known incompatibilities (REFERENCES.md §5) are handled here: numpy-2 aliases,
+`full_sort_predict`. Known incompatibilities (docs/models.md) are handled here: numpy-2 aliases,
 no checkpoint round trip through `torch.load`, anomaly detection switched back off, pandas < 3
 enforced and a NaN check on the loaded data, no `quick_start` (ray), and every file RecBole writes
 (log, tensorboard, checkpoints) kept in `work_dir`. Zhao et al., "RecBole", CIKM 2021.

@@ -2,7 +2,7 @@
 
 Every function takes `candidates`, an int32 (n_users, N) array of item indices sorted by
 descending model score and -1 padded, and returns an int32 (n_users, k) array, -1 padded at the
-end. Formulas and citations: REFERENCES.md §4.
+end. Formulas and citations: docs/rerankers.md.
 """
 
 from recsys_cli.rerank.blend import blend, gather, normalise

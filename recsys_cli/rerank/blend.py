@@ -28,7 +28,7 @@ def normalise(values: np.ndarray, candidates: np.ndarray, method: str = "minmax"
     minmax: (x - min_u) / (max_u - min_u), 1 when all values are equal;
     rank: (average ascending rank - 1) / (n_u - 1): the best is 1, the worst 0, 1 when n_u = 1;
     zscore: (x - mean_u) / std_u (population std), 0 when std_u = 0.
-    (Per-user normalisation before a linear blend: REFERENCES.md §4.)
+    (Per-user normalisation before a linear blend: docs/rerankers.md.)
     """
     if method not in NORMALISATIONS:
         choices = ", ".join(NORMALISATIONS)
@@ -79,7 +79,7 @@ def blend(
     chebyshev: distance = max_m w_m * (z*_m - norm(objective_m)), z*_m = the user's best normalised
     value (the utopia point); rank by ascending distance, ties by descending weighted sum. Weighted
     sums reach only the convex hull of the Pareto front, Chebyshev reaches every Pareto point
-    (REFERENCES.md §4; Miettinen 1999, Nonlinear Multiobjective Optimization, §3.4).
+    (docs/rerankers.md; Miettinen 1999, Nonlinear Multiobjective Optimization, §3.4).
     `objectives` holds (n_users, N) arrays aligned with `candidates` (see `gather` for per-item
     values); weights are >= 0, not all 0. Remaining ties keep the input order. Padding is ignored;
     users with fewer than k valid candidates get them all, then -1.

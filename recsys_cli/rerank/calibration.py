@@ -45,7 +45,7 @@ def calibration(
 
     Greedy argmax_{i not in S} (1 - lam) sum_{j in S+i} rel(j) - lam C_KL(p, q(S+i)),
     C_KL = sum_g p(g|u) log(p(g|u) / q~(g|u)), q~ = (1 - alpha) q + alpha p, alpha = 0.01
-    (Steck, Calibrated Recommendations, RecSys 2018, eq. 5 and 6; REFERENCES.md §4).
+    (Steck, Calibrated Recommendations, RecSys 2018, eq. 5 and 6; docs/rerankers.md).
     rel is the per-user min-max normalised score in [0, 1] (so lam is comparable across models);
     q(g|S) = sum_{i in S} p(g|i) / |S| with p(g|i) the item's normalised genre row (an item without
     genres dilutes q). `history_dist` is p(g|u), (n_users, n_genres); see

@@ -35,7 +35,7 @@ def dpp(
     Kernel L = Diag(r) S Diag(r), S_ij = cos(i, j) (S_ii = 1), r_i = exp(alpha (rel_i - 1)),
     alpha = theta / (2 (1 - theta)); greedy j = argmax log det(L_{S+j}) with the incremental
     Cholesky update d_i^2 -= e_i^2, e_i = (L_ji - <c_j, c_i>) / d_j (Chen, Zhang & Zhou, NeurIPS
-    2018, Alg. 1; REFERENCES.md §4).
+    2018, Alg. 1; docs/rerankers.md).
 
     Relevance: rel is the per-user min-max normalised score in [0, 1]. The paper's
     r_i = exp(alpha rel_i) is divided by the per-user constant exp(alpha); that scales det(L_S) by

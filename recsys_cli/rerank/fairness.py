@@ -80,7 +80,7 @@ def fair_exposure(
 
     At position i, if the prefix would hold fewer than m(i) protected items the best remaining
     protected candidate is taken, else the best remaining candidate of either group (Zehlike et
-    al., FA*IR: A Fair Top-k Ranking Algorithm, CIKM 2017, Alg. 2; REFERENCES.md §4). The input
+    al., FA*IR: A Fair Top-k Ranking Algorithm, CIKM 2017, Alg. 2; docs/rerankers.md). The input
     order of `candidates` is the preference order within each group. When a quota needs a protected
     item and none is left: infeasible="truncate" ends the list there (-1 after), so no output list
     ever violates a quota; "relax" takes the best remaining candidate anyway (check the lists with

@@ -27,7 +27,7 @@ def mmr(
     """Rerank each user's candidates by Maximal Marginal Relevance.
 
     Greedy argmax_{i not in S} lam * rel(i) - (1 - lam) * max_{j in S} cos(i, j)
-    (Carbonell & Goldstein, SIGIR 1998; REFERENCES.md §4). rel is the per-user min-max normalised
+    (Carbonell & Goldstein, SIGIR 1998; docs/rerankers.md). rel is the per-user min-max normalised
     score in [0, 1]; cos is the cosine of L2-normalised embeddings (an all-zero embedding has
     similarity 0 to everything). The first pick has no penalty, so it is the top-scored candidate.
     Ties go to the earlier (higher-scored) candidate. Each candidate's running max similarity is

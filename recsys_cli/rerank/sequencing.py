@@ -45,7 +45,7 @@ def provider_cap(
     """Keep the input order but allow at most c items per attribute value in each list.
 
     Greedy: walk the candidates in order and take one whenever its value has < c items in the list
-    (REFERENCES.md §4, sequencing constraints; Mehrotra et al., Mostra, WWW 2022). For a cap this
+    (docs/rerankers.md, sequencing constraints; Mehrotra et al., Mostra, WWW 2022). For a cap this
     greedy is exact: a candidate rejected once stays infeasible. Items whose value is -1 (unknown)
     are never capped. When no candidate is left that fits: infeasible="truncate" leaves the rest
     of the list -1 (no list ever exceeds a cap); "relax" fills it with the skipped candidates in
@@ -70,7 +70,7 @@ def spacing(
 
     Positions p < q holding the same value need q - p > g (g = 0: no constraint; g = 1: never
     adjacent). Greedy: each position takes the first remaining candidate in input order whose value
-    last appeared more than g positions earlier (REFERENCES.md §4; Mehrotra et al., Mostra, WWW
+    last appeared more than g positions earlier (docs/rerankers.md; Mehrotra et al., Mostra, WWW
     2022). Items whose value is -1 (unknown) are exempt. When no remaining candidate fits a
     position: infeasible="truncate" ends the list there (-1 after), so no output list is ever
     violated; "relax" takes the first remaining candidate anyway and goes on (check with

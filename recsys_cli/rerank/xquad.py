@@ -46,7 +46,7 @@ def xquad(
 
     Greedy argmax (1 - lam) P(i|u) + lam sum_c P(c|u) P(i|c) cover(c, S), with P(i|c) = [i in c],
     P(tail|u) = `p_tail`, P(head|u) = 1 - p_tail (Abdollahpouri, Burke & Mobasher, FLAIRS 2019;
-    Santos et al., WWW 2010; REFERENCES.md §4). binary: cover = prod_{j in S} (1 - [j in c]), i.e.
+    Santos et al., WWW 2010; docs/rerankers.md). binary: cover = prod_{j in S} (1 - [j in c]), i.e.
     1 until the list holds an item of c, then 0; smooth: cover = 1 - |S ∩ c| / |S| (1 for S empty).
     P(i|u) is the per-user min-max normalised score in [0, 1]. Ties go to the earlier candidate.
     """
