@@ -128,9 +128,10 @@ def _warm(context, recipes) -> None:
                     context.embeddings(similarity, step.reranker)
 
 
-def _sweep_point(shared, recipe, temp_stem: str) -> tuple[str, dict]:
-    """One grid point on a worker: rerank, store and evaluate into a temporary directory named
-    for this attempt; returns (that directory, metrics.json). The client makes it final."""
+def _sweep_point(shared, recipe, rows, temp_stem: str) -> tuple[str, dict]:
+    """One grid point on a worker: rerank, store and evaluate its rows into a temporary
+    directory named for this attempt; returns (that directory, metrics.json). The client makes
+    it final."""
     from recsys_cli import experiment
 
     # A fresh name per attempt: a retry (its worker died) never writes where another attempt did.
@@ -139,7 +140,7 @@ def _sweep_point(shared, recipe, temp_stem: str) -> tuple[str, dict]:
     path.mkdir()
     try:
         context = shared.context.for_recipe(recipe) if shared.context is not None else None
-        experiment.write_run(recipe, path, shared.data, shared.outputs, context)
+        experiment.write_run(recipe, path, shared.data, shared.outputs, context, rows=rows)
         evaluation = experiment.evaluate_run(
             path, recipe.eval.cutoffs, recipe.eval.metrics, context=context
         )
@@ -171,20 +172,21 @@ def run_sweep_distributed(
 
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     if context is not None:
-        _warm(context, [recipe for _, recipe in points])
+        _warm(context, [point.recipe for point in points])
     sweep_dir.mkdir(parents=True, exist_ok=True)
     finals = [
-        PendingRun(sweep_dir, f"{recipe.name}-{i:03d}").final
-        for i, (_, recipe) in enumerate(points)
+        PendingRun(sweep_dir, f"{point.recipe.name}-{i:03d}").final
+        for i, point in enumerate(points)
     ]
     with step(f"ship fitted models and data to {worker_count(client)} workers"):
         [shared] = client.scatter([_Shared(_slim(data), outputs, context)], broadcast=True)
     futures = {}
-    for index, ((_, recipe), final) in enumerate(zip(points, finals, strict=True)):
+    for index, (point, final) in enumerate(zip(points, finals, strict=True)):
         future = client.submit(
             _sweep_point,
             shared,
-            recipe,
+            point.recipe,
+            point.rows,
             str(sweep_dir / f"{TEMP_PREFIX}{final.name}"),
             key=f"rank-sweep-point-{final.name}",
             retries=RETRIES,
@@ -212,8 +214,8 @@ def run_sweep_distributed(
                 shutil.rmtree(leftover, ignore_errors=True)
         client.cancel([shared])
     return [
-        SweepPoint(index, values, finals[index].name, metrics[index])
-        for index, (values, _) in enumerate(points)
+        SweepPoint(index, point.values, finals[index].name, metrics[index], point.rows)
+        for index, point in enumerate(points)
     ]
 
 

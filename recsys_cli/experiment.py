@@ -13,7 +13,7 @@ import dataclasses
 import shutil
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,14 +356,17 @@ def write_run(
     context=None,
     step: Step = silent_step,
     started: float | None = None,
+    rows: Collection[str] | None = None,
 ) -> dict:
     """Apply the recipe's variants to the models' candidates and write a complete run directory.
 
-    `rank sweep` calls this once per grid point with the same fitted outputs (no retraining).
+    `rank sweep` calls this once per grid point with the same fitted outputs (no retraining),
+    with `rows` (plain model and MODEL+variant labels; None: all) leaving out the rows an earlier
+    point already holds.
     """
     started = time.perf_counter() if started is None else started
     (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
-    lists, rerank_timings = _write_lists(recipe, run_dir, data, outputs, context, step)
+    lists, rerank_timings = _write_lists(recipe, run_dir, data, outputs, context, step, rows)
     with step("write run"):
         ids = data.indexed
         test = data.test.select(
@@ -421,9 +424,10 @@ def context_for_run(run_dir: Path, data_dir: Path | None = None):
     return build_context(recipe, data)
 
 
-def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step):
+def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step, rows):
     """candidates.parquet (each model's top N) and recommendations.parquet (each model's and
-    variant's list, max cutoff deep); returns the row labels in order and the rerank timings.
+    variant's list, max cutoff deep, of the `rows` asked for, None: all); returns the row labels
+    in order and the rerank timings.
 
     Each model's lists are written as soon as they exist, so only one model's tables are in
     memory at a time, whatever the number of models and variants."""
@@ -438,21 +442,22 @@ def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context
     ):
         for output in outputs:
             items, scores = output.items, output.scores
-            lists.append(output.label)
             frame = _lists_frame(output.label, user_ids, items, scores, item_ids)
             candidates.add(frame)
-            if depth < items.shape[1]:
-                frame = _lists_frame(
-                    output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids
-                )
-            recommendations.add(frame)
+            if rows is None or output.label in rows:
+                lists.append(output.label)
+                if depth < items.shape[1]:
+                    frame = _lists_frame(
+                        output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids
+                    )
+                recommendations.add(frame)
             del frame
             for variant in recipe.variants:
-                if output.label not in variant.models:
+                row = f"{output.label}+{variant.name}"
+                if output.label not in variant.models or (rows is not None and row not in rows):
                     continue
                 from recsys_cli.rerank.stage import apply_variant
 
-                row = f"{output.label}+{variant.name}"
                 with step(f"rerank {row}"):
                     t0 = time.perf_counter()
                     ranked, ranked_scores = apply_variant(context, variant, items, scores, history)
@@ -645,19 +650,34 @@ def load_manifest(run_dir: Path) -> dict:
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One grid point: its values, the run directory name and metrics.json of that run."""
+    """One run of a sweep: its grid values, the run directory name, metrics.json of that run and
+    its rows, each with the grid keys that change it."""
 
     index: int
     values: dict
     run_name: str
     metrics: dict
+    rows: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """A grid point to run: its values, its recipe and the rows no earlier point holds, each
+    with the grid keys that change it (row -> keys)."""
+
+    values: dict
+    recipe: Recipe
+    rows: dict[str, tuple[str, ...]]
 
 
 SWEEPABLE = ("variants", "groups")
 
 
-def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[tuple[dict, Recipe]]:
-    """Every combination of the grid values applied to a copy of the raw recipe, validated.
+def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[GridPoint]:
+    """Every combination of the grid values applied to a copy of the raw recipe, validated, and
+    kept only for the rows it changes: a row whose dependencies (`row_dependencies`) an earlier
+    combination already had is not run again, and a combination with no such row is dropped
+    (a 3x2 grid over two independent variants runs 3 + 2 rows, not 6 + 6).
 
     Only keys under variants or groups may vary: anything else would need retraining."""
     import copy
@@ -673,33 +693,92 @@ def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[tuple[dict, Rec
                 "are trained once per sweep); changing it would need retraining: use "
                 "`rank run --set` per value instead"
             )
-    points = []
-    for combination in itertools.product(*(values for _, values in grid)):
+    combinations = list(itertools.product(*(values for _, values in grid)))
+    recipes, depends = [], []
+    for combination in combinations:
         point_raw = copy.deepcopy(raw)
-        values = {}
         for (key, _), value in zip(grid, combination, strict=True):
             apply_override(point_raw, f"{key}={json.dumps(value)}")
-            values[key] = value
-        points.append((values, recipe_from_dict(point_raw)))
+        recipes.append(recipe_from_dict(point_raw))
+        depends.append(row_dependencies(recipes[-1]))
+    changing = _changing_keys([key for key, _ in grid], combinations, depends)
+    seen: set[tuple[str, str]] = set()
+    points = []
+    for combination, recipe, rows in zip(combinations, recipes, depends, strict=True):
+        new = {row: changing[row] for row, needs in rows.items() if (row, needs) not in seen}
+        seen.update(rows.items())
+        if new:
+            values = {key: value for (key, _), value in zip(grid, combination, strict=True)}
+            points.append(GridPoint(values, recipe, new))
     return points
+
+
+def row_dependencies(recipe: Recipe) -> dict[str, str]:
+    """Row label -> what a sweep may change of that row, as canonical JSON: the resolved
+    configuration of its variant (none for a model's plain row) and the definitions of the groups
+    that this variant or a metric (`exposure_share[GROUP]`) names. Equal JSON, equal lists and
+    equal metric values (models, data and evaluation are fixed within a sweep)."""
+    import json
+
+    def strings(value) -> set[str]:
+        if isinstance(value, dict):
+            return {str(k) for k in value} | {s for v in value.values() for s in strings(v)}
+        if isinstance(value, list | tuple):
+            return {s for v in value for s in strings(v)}
+        return {value} if isinstance(value, str) else set()
+
+    def canonical(variant, names: set[str]) -> str:
+        groups = {
+            name: dataclasses.asdict(group)
+            for name, group in sorted(recipe.groups.items())
+            if name in names or f"group:{name}" in names
+        }
+        return json.dumps({"variant": variant, "groups": groups}, sort_keys=True, default=str)
+
+    by_metrics = {m[m.index("[") + 1 : -1] for m in recipe.eval.metrics if "[" in m}
+    rows = {model.label: canonical(None, by_metrics) for model in recipe.models}
+    for variant in recipe.variants:
+        config = dataclasses.asdict(variant)
+        needs = canonical(config, by_metrics | strings(config))
+        rows.update({f"{label}+{variant.name}": needs for label in variant.models})
+    return rows
+
+
+def _changing_keys(keys: list[str], combinations, depends) -> dict[str, tuple[str, ...]]:
+    """Row -> the grid keys that change it: those with two combinations equal in every other
+    key whose row dependencies differ."""
+    import json
+
+    changing: dict[str, tuple[str, ...]] = {}
+    for row in dict.fromkeys(row for rows in depends for row in rows):
+        found = []
+        for i, key in enumerate(keys):
+            seen: dict[str, set] = {}
+            for combination, rows in zip(combinations, depends, strict=True):
+                others = json.dumps(combination[:i] + combination[i + 1 :], sort_keys=True)
+                seen.setdefault(others, set()).add(rows.get(row))
+            if any(len(needs) > 1 for needs in seen.values()):
+                found.append(key)
+        changing[row] = tuple(found)
+    return changing
 
 
 def prepare_sweep(
     raw: dict, grid: list[tuple[str, list]], sweep_dir: Path, data_dir, step: Step
-) -> tuple[list[tuple[dict, Recipe]], Prepared, object, list[ModelOutput]]:
+) -> tuple[list[GridPoint], Prepared, object, list[ModelOutput]]:
     """(grid points, prepared data, item side data, fitted candidates): what every point of a
     sweep shares, built once."""
     points = grid_points(raw, grid)
-    base = points[0][1]
+    base = points[0].recipe
     if base.seeds:
         raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
     data = prepare(base, data_dir, step)
     context = None
-    if any(needs_context(recipe) for _, recipe in points):
+    if any(needs_context(point.recipe) for point in points):
         with step("item side data for reranking and metrics"):
             context = build_context(base, data)
-            for _, recipe in points:
-                check_columns_for(context, recipe)
+            for point in points:
+                check_columns_for(context, point.recipe)
     outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
     return points, data, context, outputs
 
@@ -711,27 +790,31 @@ def run_sweep(
     data_dir: Path | None = None,
     step: Step = silent_step,
 ) -> list[SweepPoint]:
-    """Prepare and fit each model once, then per grid point rerank, store and evaluate a run.
+    """Prepare and fit each model once, then per grid point rerank, store and evaluate a run of
+    the rows that point changes (`grid_points`).
 
-    Every point is a complete run directory under `sweep_dir`, written atomically.
+    Every point is a run directory under `sweep_dir`, written atomically.
     """
     from recsys_cli.results.store import PendingRun
 
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     results = []
-    for index, (values, recipe) in enumerate(points):
-        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+    for index, point in enumerate(points):
+        recipe = point.recipe
+        shown = ", ".join(f"{k}={v}" for k, v in point.values.items())
         point_context = context.for_recipe(recipe) if context is not None else None
         with (
             PendingRun(sweep_dir, f"{recipe.name}-{index:03d}") as pending,
             step(f"point {index}: {shown}"),
         ):
-            write_run(recipe, pending.path, data, outputs, point_context)
+            write_run(recipe, pending.path, data, outputs, point_context, rows=point.rows)
             evaluation = evaluate_run(
                 pending.path, recipe.eval.cutoffs, recipe.eval.metrics, context=point_context
             )
             save_evaluation(evaluation, pending.path)
-        results.append(SweepPoint(index, values, pending.final.name, evaluation.to_json()))
+        results.append(
+            SweepPoint(index, point.values, pending.final.name, evaluation.to_json(), point.rows)
+        )
     return results
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,8 +31,15 @@ GridOpt = Annotated[
 ]
 
 
+MAX_GRID_POINTS = 10_000  # every point is a reranked, evaluated and stored run
+
+
 def parse_grid(text: str) -> tuple[str, list]:
-    """'k=0:1:11' -> (k, 11 evenly spaced floats); 'k=a,b' -> (k, [TOML literal or string...])."""
+    """'k=0:1:11' -> (k, 11 evenly spaced floats); 'k=a,b' -> (k, [TOML literal or string...]).
+
+    At most MAX_GRID_POINTS values, finite ends, no value twice."""
+    import math
+
     import numpy as np
 
     from recsys_cli.config.loader import parse_value
@@ -52,8 +58,39 @@ def parse_grid(text: str) -> tuple[str, list]:
             ) from None
         if len(parts) != 3 or count < 1:
             raise UserError(f"--grid {text!r}: start:stop:count with count >= 1")
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            raise UserError(f"--grid {text!r}: start and stop must be finite numbers")
+        if count > MAX_GRID_POINTS:
+            raise UserError(
+                f"--grid {text!r}: {count:,} points; a sweep has at most {MAX_GRID_POINTS:,} "
+                "(each point is a stored run)"
+            )
         return key, [round(float(v), 10) for v in np.linspace(start, stop, count)]
-    return key, [parse_value(part.strip()) for part in spec.split(",") if part.strip()]
+    values = [parse_value(part.strip()) for part in spec.split(",") if part.strip()]
+    if not values:
+        raise UserError(f"--grid {text!r}: no values; expected KEY=a,b,c")
+    repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if repeated is not None:
+        raise UserError(f"--grid {text!r}: {repeated!r} is given twice; list each value once")
+    return key, values
+
+
+def parse_axes(grid: list[str]) -> list[tuple[str, list]]:
+    """Every --grid option; a key given twice, or a product over MAX_GRID_POINTS, is refused."""
+    import math
+
+    axes = [parse_grid(g) for g in grid]
+    keys = [key for key, _ in axes]
+    repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if repeated is not None:
+        raise UserError(f"--grid: {repeated!r} is in two --grid options; give its values in one")
+    points = math.prod(len(values) for _, values in axes)
+    if points > MAX_GRID_POINTS:
+        raise UserError(
+            f"--grid: the product grid has {points:,} points; a sweep has at most "
+            f"{MAX_GRID_POINTS:,} (each point is a stored run)"
+        )
+    return axes
 
 
 def _metric_keys(text: str | None) -> list[str]:
@@ -100,16 +137,19 @@ def sweep(
 ) -> None:
     """Trace a trade-off: rerank over a grid of parameters, with models trained once.
 
-    Every point is stored as a run; prints the trade-off table with Pareto points (*), the
-    hypervolume and the best point under constraints, and writes sweep.png and sweep.json.
+    Every point is stored as a run holding the rows it changes (a row the grid does not change
+    is evaluated once); prints the trade-off table with Pareto points (*), the hypervolume with
+    its reference point and the best point under constraints, and writes sweep.json and the
+    figure as sweep.png (300 dpi), sweep.svg and sweep.pdf.
 
     With --workers/--scheduler the grid points run on Dask workers (same results)."""
     from recsys_cli.config.loader import load_raw
     from recsys_cli.experiment import run_sweep
     from recsys_cli.results.store import PendingRun, results_root, write_json
+    from recsys_cli.results.sweep_plot import save_figures
 
     raw, base = load_raw(recipe_path, overrides or [])
-    axes = [parse_grid(g) for g in grid]
+    axes = parse_axes(grid)
     if maximize and minimize:
         raise UserError("--maximize and --minimize: give one objective")
     objective = maximize or minimize
@@ -126,13 +166,12 @@ def sweep(
                 points = run_sweep_distributed(client, raw, axes, pending.path, data_dir, step)
         else:
             points = run_sweep(raw, axes, pending.path, data_dir, step)
-        rows = rows or _grid_rows(raw, axes)
         analysis = analyse(
             points, axes, pareto, objective, bool(maximize), constraints, rows, reference_point
         )
         analysis["recipe"] = raw["name"]
+        analysis["figures"] = save_figures(analysis, pending.path)
         write_json(pending.path / "sweep.json", analysis)
-        _plot(analysis, pending.path / "sweep.png")
     analysis["sweep_dir"] = str(pending.final)
     if as_json:
         print(json.dumps(analysis, indent=2))
@@ -172,46 +211,38 @@ def _check_names(base, rows, pareto, objective, constraints) -> None:
             )
 
 
-def _grid_rows(raw: dict, axes) -> str | None:
-    """Default rows: those of the variants the grid changes (all variant rows when it changes
-    only groups)."""
-    import re
-
-    touched = {int(m) for key, _ in axes for m in re.findall(r"^variants\[(\d+)\]", key)}
-    variants = raw.get("variants", [])
-    names = [variants[i].get("name") for i in sorted(touched) if i < len(variants)]
-    if not names:
-        return None
-    labels = [m.get("label", m.get("name")) for m in raw.get("models", [])]
-    chosen = [
-        f"{label}+{variants[i]['name']}"
-        for i in sorted(touched)
-        if i < len(variants)
-        for label in variants[i].get("models", labels)
-    ]
-    return ",".join(chosen)
-
-
 def _constraint(text: str):
     from recsys_cli.evaluation.pareto import parse_constraint
 
     return parse_constraint(text)
 
 
+def default_rows(points) -> list[str]:
+    """The variant rows the grid changes, else every variant row, else every row."""
+    every = list(dict.fromkeys(row for p in points for row in p.rows))
+    variants = [row for row in every if "+" in row]
+    changed = [row for row in variants if any(p.rows.get(row) for p in points)]
+    return changed or variants or every
+
+
 def analyse(points, axes, pareto, objective, maximize, constraints, rows, reference=None) -> dict:
-    """The sweep.json payload: one entry per (point, row) with its metrics and marks."""
+    """The sweep.json payload: one entry per distinct (row, grid values of the keys that change
+    that row), with its metrics, their standard errors and marks."""
+    import math
+
     import numpy as np
 
     from recsys_cli.evaluation.pareto import best_feasible, hypervolume, pareto_mask
     from recsys_cli.metrics import lower_is_better
+    from recsys_cli.results.sweep_plot import number
 
-    available = list(points[0].metrics["models"])
-    chosen = _metric_keys(rows) or [r for r in available if "+" in r] or available
+    available = list(dict.fromkeys(row for p in points for row in p.metrics["models"]))
+    chosen = _metric_keys(rows) or default_rows(points)
     for row in chosen:
         if row not in available:
             raise UserError(f"--rows: no row {row!r}; rows are {', '.join(available)}")
-    first = points[0].metrics
-    evaluated = list(first["models"][chosen[0]])
+    holder = next(p for p in points if chosen[0] in p.metrics["models"])
+    evaluated = list(holder.metrics["models"][chosen[0]])
     metrics = _metric_keys(pareto)
     if not metrics:
         wanted = [objective] + [c.metric for c in constraints]
@@ -229,19 +260,22 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows, refere
     entries = []
     for point in points:
         for row in chosen:
+            if row not in point.metrics["models"]:
+                continue  # an earlier point holds this row's values
             values = point.metrics["models"][row]
             entries.append(
                 {
                     "point": point.index,
-                    "grid": point.values,
+                    "grid": {key: point.values[key] for key in point.rows[row]},
                     "row": row,
                     "run_dir": point.run_name,
                     "metrics": {m: values[m]["mean"] for m in dict.fromkeys(needed)},
+                    "stderr": {m: values[m]["stderr"] for m in dict.fromkeys(needed)},
                 }
             )
 
     def column(metric):
-        return np.array([_num(e["metrics"][metric]) for e in entries])
+        return np.array([number(e["metrics"][metric]) for e in entries])
 
     table = np.column_stack([column(m) for m in metrics])
     higher = [not lower_is_better(m.split("@")[0]) for m in metrics]
@@ -270,6 +304,8 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows, refere
         best = None if index is None else entries[index]
     return {
         "grid": {key: values for key, values in axes},
+        "combinations": math.prod(len(values) for _, values in axes),
+        "runs": len(points),
         "rows": chosen,
         "pareto_metrics": metrics,
         "higher_is_better": dict(zip(metrics, higher, strict=True)),
@@ -289,103 +325,37 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows, refere
     }
 
 
-def _num(value) -> float:
-    return float("nan") if value is None else float(value)
-
-
-def _plot(analysis: dict, path: Path) -> None:
-    """sweep.png: every entry in the first two front metrics, Pareto points joined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x_metric, y_metric = analysis["pareto_metrics"][:2]
-    entries = analysis["entries"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
-    for row in analysis["rows"]:
-        mine = [e for e in entries if e["row"] == row]
-        ax.scatter(
-            [_num(e["metrics"][x_metric]) for e in mine],
-            [_num(e["metrics"][y_metric]) for e in mine],
-            label=row,
-            alpha=0.6,
-        )
-    front = sorted((e for e in entries if e["pareto"]), key=lambda e: _num(e["metrics"][x_metric]))
-    ax.plot(
-        [_num(e["metrics"][x_metric]) for e in front],
-        [_num(e["metrics"][y_metric]) for e in front],
-        "k--",
-        marker="*",
-        markersize=10,
-        label="Pareto front",
-    )
-    for e in entries:
-        ax.annotate(
-            str(e["point"]),
-            (_num(e["metrics"][x_metric]), _num(e["metrics"][y_metric])),
-            fontsize=7,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
-    ax.set_xlabel(x_metric)
-    ax.set_ylabel(y_metric)
-    ax.set_title(f"{analysis['recipe']}: hypervolume {analysis['hypervolume']:.4g}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def terminal_plot(analysis: dict, width: int = 56, height: int = 14) -> list[str]:
-    """A character scatter of the first two front metrics: * Pareto, o other entries."""
-    import math
-
-    x_metric, y_metric = analysis["pareto_metrics"][:2]
-    pts = [
-        (_num(e["metrics"][x_metric]), _num(e["metrics"][y_metric]), e["pareto"])
-        for e in analysis["entries"]
-    ]
-    pts = [p for p in pts if not (math.isnan(p[0]) or math.isnan(p[1]))]
-    if not pts:
-        return []
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    grid = [[" "] * width for _ in range(height)]
-    for x, y, on_front in sorted(pts, key=lambda p: p[2]):
-        col = 0 if x1 == x0 else round((x - x0) / (x1 - x0) * (width - 1))
-        line = 0 if y1 == y0 else round((y - y0) / (y1 - y0) * (height - 1))
-        grid[height - 1 - line][col] = "*" if on_front else "o"
-    lines = [f"{y_metric} {y1:.4f}"]
-    lines += ["  |" + "".join(r) for r in grid]
-    lines.append("  +" + "-" * width)
-    lines.append(f"   {x0:.4f}{' ' * max(1, width - 12)}{x1:.4f}  {x_metric}")
-    return lines
-
-
 def _render(analysis: dict) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from recsys_cli.results.sweep_plot import number, point_label, short_keys, terminal_plot
+
     metrics = list(
         dict.fromkeys(analysis["pareto_metrics"] + list(analysis["entries"][0]["metrics"]))
     )
-    keys = list(analysis["grid"])
+    short = short_keys(analysis["grid"])
+    reference = ", ".join(f"{m}={v:.4f}" for m, v in analysis["reference"].items())
     table = Table(
-        title=f"sweep {analysis['recipe']}  ({analysis['sweep_dir']})", title_justify="left"
+        title=f"sweep {analysis['recipe']}  ({analysis['sweep_dir']})",
+        title_justify="left",
+        caption=f"hypervolume {analysis['hypervolume']:.6g}; reference point {reference} "
+        f"({analysis['reference_rule']}); blank: the key does not change the row",
+        caption_justify="left",
     )
     table.add_column("#", justify="right")
-    for key in keys:
-        table.add_column(escape(key.split(".")[-1] if len(keys) == 1 else key), justify="right")
-    table.add_column("row")
+    for key in short.values():
+        table.add_column(escape(key), justify="right", overflow="fold")
+    table.add_column("row", overflow="fold")
     for metric in metrics:
-        table.add_column(escape(metric), justify="right")
+        table.add_column(escape(metric), justify="right", overflow="fold")
     table.add_column("pareto", justify="center")
     if analysis["constraints"]:
         table.add_column("feasible", justify="center")
     for e in analysis["entries"]:
-        cells = [str(e["point"]), *(f"{e['grid'][k]}" for k in keys), escape(e["row"])]
-        cells += [f"{_num(e['metrics'][m]):.4f}" for m in metrics]
+        cells = [str(e["point"]), *(escape(str(e["grid"].get(k, ""))) for k in short)]
+        cells.append(escape(e["row"]))
+        cells += [f"{number(e['metrics'][m]):.4f}" for m in metrics]
         cells.append("*" if e["pareto"] else "")
         if analysis["constraints"]:
             cells.append("yes" if e["feasible"] else "no")
@@ -393,10 +363,10 @@ def _render(analysis: dict) -> None:
     console.print(table)
     for line in terminal_plot(analysis):
         console.print(line, highlight=False, markup=False)
-    ref = ", ".join(f"{m}={v:.4f}" for m, v in analysis["reference"].items())
     console.print(
         f"hypervolume of the front in ({', '.join(analysis['pareto_metrics'])}): "
-        f"{analysis['hypervolume']:.6g} (reference point: {analysis['reference_rule']}: {ref})",
+        f"{analysis['hypervolume']:.6g} (reference point: {analysis['reference_rule']}: "
+        f"{reference})",
         highlight=False,
         markup=False,
     )
@@ -415,11 +385,15 @@ def _render(analysis: dict) -> None:
             )
         else:
             console.print(
-                f"best ({goal} {analysis['objective']}{where}): point {best['point']} "
-                f"{best['grid']} {best['row']} = {best['metrics'][analysis['objective']]:.4f} "
+                f"best ({goal} {analysis['objective']}{where}): {best['row']} "
+                f"{point_label(best, short)} = {best['metrics'][analysis['objective']]:.4f} "
                 f"(run {best['run_dir']})",
                 highlight=False,
                 markup=False,
             )
-    console.print(f"plot: {analysis['sweep_dir']}/sweep.png", highlight=False, markup=False)
-    err_console.print(f"[dim]{len(analysis['entries'])} entries[/dim]")
+    figures = ", ".join(f"{analysis['sweep_dir']}/{name}" for name in analysis["figures"])
+    console.print(f"figure: {figures}", highlight=False, markup=False)
+    err_console.print(
+        f"[dim]{analysis['combinations']} grid combinations, {len(analysis['entries'])} distinct "
+        f"entries in {analysis['runs']} runs[/dim]"
+    )

@@ -61,6 +61,27 @@ def _slices(points: np.ndarray, ref: np.ndarray) -> float:
     return total
 
 
+def staircase(values: np.ndarray, higher_is_better, reference: np.ndarray) -> np.ndarray:
+    """Corners of the region that two-metric points dominate up to the reference point, in the
+    metrics' own orientation: a closed polygon (last corner = reference) whose area is the
+    hypervolume; its corners before the last trace the front. Empty when no point beats the
+    reference in both metrics."""
+    sign = np.where(np.asarray(higher_is_better, dtype=bool), 1.0, -1.0)
+    v = oriented(values, higher_is_better)
+    ref = np.asarray(reference, dtype=np.float64) * sign
+    v = v[~np.isnan(v).any(axis=1)]
+    v = v[(v > ref).all(axis=1)]
+    front = v[pareto_mask(v, [True, True])]
+    if len(front) == 0:
+        return np.empty((0, 2))
+    front = np.unique(front, axis=0)  # x ascending; along a front y then descends
+    floors = np.append(front[1:, 1], ref[1])
+    corners = [(ref[0], front[0, 1])]
+    for (x, y), floor in zip(front, floors, strict=True):
+        corners += [(x, y), (x, floor)]
+    return np.array([*corners, tuple(ref)]) * sign
+
+
 @dataclass(frozen=True)
 class Constraint:
     """`metric@k OP value`, e.g. exposure_share[emerging]@10>=0.2."""

@@ -124,7 +124,7 @@ def test_eval_refuses_changed_data_and_run_refuses_missing_columns(
     assert result.exit_code == 0, result.output
     run_dir = Path(json.loads(result.stdout)["run_dir"])
     interactions_csv.write_text(interactions_csv.read_text() + "u0,i39,1,1.0\n")
-    changed = invoke("eval", run_dir)
+    changed = invoke("eval", run_dir, "-q")
     assert changed.exit_code == 2
     assert "checksum" in changed.output and len(changed.output.strip().splitlines()) == 1
 
@@ -178,12 +178,99 @@ def test_sweep_trains_once_and_marks_the_front(tmp_path, recipe, monkeypatch):
     values = np.array([[e["metrics"]["ndcg@10"], e["metrics"]["ild@10"]] for e in entries])
     assert [e["pareto"] for e in entries] == pareto_mask(values, [True, True]).tolist()
     assert any(e["pareto"] for e in entries)
-    # lambda = 1 is the plain EASE list
-    plain = json.loads((runs[2] / "metrics.json").read_text())["models"]
-    assert plain["ease+mmr"]["ndcg@10"] == plain["ease"]["ndcg@10"]
+    # lambda = 1 is the plain EASE list, which only the first run holds (the grid leaves it be)
+    first, last = (json.loads((r / "metrics.json").read_text())["models"] for r in runs[::2])
+    assert last["ease+mmr"]["ndcg@10"] == first["ease"]["ndcg@10"]
+    assert list(last) == ["ease+mmr"]
     best = max(entries, key=lambda e: e["metrics"]["ndcg@10"])
     assert analysis["best"]["point"] == best["point"]
     assert "hypervolume" in result.stdout and "best (max ndcg@10" in result.stdout
+
+
+def test_a_product_grid_runs_each_distinct_point_once_and_draws_a_figure(tmp_path, recipe):
+    from collections import Counter
+
+    from matplotlib.image import imread
+
+    lam, p = "variants[0].chain[0].lambda", "variants[1].chain[0].p"
+    result = invoke(
+        "sweep",
+        recipe,
+        "--grid",
+        f"{lam}=0:1:3",
+        "--grid",
+        f"{p}=0.5,0.9",
+        "--pareto",
+        "ndcg@10,ild@10",
+        "--maximize",
+        "ndcg@10",
+        "--constraint",
+        "ild@10>=0",
+        "--results-dir",
+        tmp_path / "r",
+    )
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = (tmp_path / "r").iterdir()
+    runs = sorted(d for d in sweep_dir.iterdir() if d.is_dir() and d.name != "models")
+    # 3 x 2 combinations of 6 rows; only mmr (3 lambdas) and fair (2 p's, 2 models) change
+    assert len(runs) == 4
+    stored = Counter(
+        row for run in runs for row in json.loads((run / "manifest.json").read_text())["lists"]
+    )
+    assert stored == {
+        "popularity": 1,
+        "ease": 1,
+        "ease+mmr": 3,
+        "popularity+fair": 2,
+        "ease+fair": 2,
+        "ease+radio": 1,
+    }
+    analysis = json.loads((sweep_dir / "sweep.json").read_text())
+    assert (analysis["combinations"], analysis["runs"]) == (6, 4)
+    entries = analysis["entries"]
+    assert sorted((e["row"], tuple(e["grid"].items())) for e in entries) == sorted(
+        [("ease+mmr", ((lam, v),)) for v in (0.0, 0.5, 1.0)]
+        + [(row, ((p, v),)) for row in ("ease+fair", "popularity+fair") for v in (0.5, 0.9)]
+    )
+    # a deduplicated entry has the values of the full run of its combination
+    alone = invoke("run", recipe, "--set", f"{p}=0.9", "--results-dir", tmp_path / "one", "--json")
+    expected = json.loads(alone.stdout)["models"]["ease+fair"]
+    (fair,) = [e for e in entries if e["row"] == "ease+fair" and e["grid"] == {p: 0.9}]
+    for metric in ("ndcg@10", "ild@10"):
+        assert fair["metrics"][metric] == expected[metric]["mean"]
+        assert fair["stderr"][metric] == expected[metric]["stderr"]
+    # the figure, at print resolution and as vector files with text kept as text
+    assert analysis["figures"] == ["sweep.png", "sweep.svg", "sweep.pdf"]
+    assert imread(sweep_dir / "sweep.png").shape[:2] == (1680, 2550)  # 8.5 x 5.6 in at 300 dpi
+    assert (sweep_dir / "sweep.pdf").read_bytes()[:5] == b"%PDF-"
+    svg = (sweep_dir / "sweep.svg").read_text()
+    for text in ("lambda=0.5", "p=0.9", "reference point: ndcg@10=", "hypervolume", "chosen"):
+        assert text in svg, text
+    assert svg.count('id="axes_') == 1
+    out = result.stdout
+    assert "reference point ndcg@10=" in out  # under the table
+    assert "ild@10 (higher is better)" in out and "ndcg@10 (higher is better)" in out
+    assert "legend: A/a ease+mmr; B/b popularity+fair; C/c ease+fair" in out
+    assert "6 grid combinations, 7 distinct entries in 4 runs" in result.stderr
+
+
+def test_three_front_metrics_draw_a_scatter_matrix(tmp_path, recipe):
+    result = invoke(
+        "sweep",
+        recipe,
+        "--grid",
+        "variants[0].chain[0].lambda=0:1:3",
+        "--pareto",
+        "ndcg@10,ild@10,novelty@10",
+        "--results-dir",
+        tmp_path / "r",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    svg = (Path(json.loads(result.stdout)["sweep_dir"]) / "sweep.svg").read_text()
+    assert svg.count('id="axes_') == 4  # three pairs of metrics and the legend's corner
+    assert svg.count("novelty@10 (higher is better)") == 2  # the y axis of the bottom row
+    assert svg.count("ild@10 (higher is better)") == 2  # y of one panel, x of another
 
 
 def test_sweep_says_when_no_point_is_feasible_and_refuses_model_keys(tmp_path, recipe):
