@@ -369,13 +369,14 @@ def synth(
     """Generate SYNTHETIC interactions (power-law popularity, artists, genres, years) for scale
     work; a recipe names it like any dataset."""
     from recsys_cli.data.store import resolve_data_dir
-    from recsys_cli.data.synthetic import SynthSpec, generate, save
+    from recsys_cli.data.synthetic import SynthSpec, generate, save, synthetic_dir
 
     with user_errors_reported():
+        folder = synthetic_dir(resolve_data_dir(data_dir), name)  # checked before generating
         spec = SynthSpec(
             users=users, items=items, interactions=interactions, seed=seed, artists=artists
         )
-        folder = save(generate(spec, name), spec, resolve_data_dir(data_dir))
+        save(generate(spec, name), spec, folder)
     out.print(
         f"SYNTHETIC dataset {name!r}: {interactions:,} interactions, {users:,} users, "
         f"{items:,} items -> {folder}"

@@ -69,6 +69,9 @@ def mirrored_url(url: str, mirror: str | None = None) -> str:
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV, "")
     if not mirror:
         return url
+    base = urllib.parse.urlsplit(mirror)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise DataError(f"{MIRROR_ENV}={mirror!r} is not a URL; expected https://HOST/BASE")
     parts = urllib.parse.urlsplit(url)
     return f"{mirror.rstrip('/')}/{parts.netloc}{parts.path}"
 
@@ -134,9 +137,48 @@ def _hashers_for(part: Path) -> tuple[hashlib._Hash, hashlib._Hash, int]:
     return sha, md5, have
 
 
-def _attempt(fetch_url: str, part: Path, timeout: float, progress, task) -> Digest:
-    """One GET (with a Range header when `part` already holds bytes); returns the digest."""
+def _looks_like_html(head: bytes) -> bool:
+    """A web page (login, error or captive portal) where a data file was expected."""
+    return head.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html"))
+
+
+class NotTheFile(DownloadFailed):
+    """What the server sent (or the `.part` holds) cannot be the file: drop it, do not retry."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason, retry=False)
+
+
+def _range_of(content_range: str) -> tuple[int | None, int | None]:
+    """(first byte, total) of `bytes FIRST-LAST/TOTAL` or `bytes */TOTAL` (RFC 9110 §14.4)."""
+    unit, _, spec = content_range.partition(" ")
+    span, _, total = spec.partition("/")
+    first = span.partition("-")[0]
+    if unit != "bytes":
+        return None, None
+    return (int(first) if first.isdigit() else None), (int(total) if total.isdigit() else None)
+
+
+def _off_size(n: int, size: int | None, limit: int | None) -> str | None:
+    """Why `n` bytes cannot be the file of exactly `size` (or at most `limit`) bytes, or None."""
+    if size is not None and n != size:
+        return f"{n:,} bytes, the file has {size:,}"
+    if size is None and limit is not None and n > limit:
+        return f"{n:,} bytes, more than the {limit:,} expected"
+    return None
+
+
+def _attempt(fetch_url: str, part: Path, timeout: float, bar, task, size, limit) -> Digest:
+    """One GET (with a Range header when `part` already holds bytes); returns the digest.
+
+    `size` (exact; else `limit`, an upper bound) stops the transfer: a `.part` already longer, a
+    server announcing another size or sending more, or a web page is refused (NotTheFile)
+    before the rest is read."""
+    bound = size if size is not None else limit
     sha, md5, have = _hashers_for(part)
+    if bound is not None and have > bound:  # a foreign .part: start over
+        part.unlink()
+        sha, md5, have = hashlib.sha256(), hashlib.md5(), 0
     request = urllib.request.Request(fetch_url, headers={"User-Agent": USER_AGENT})
     if have:
         request.add_header("Range", f"bytes={have}-")
@@ -144,7 +186,16 @@ def _attempt(fetch_url: str, part: Path, timeout: float, progress, task) -> Dige
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
-            # the part may already be complete; the caller verifies it
+            # the part may already be complete (the caller verifies it), unless it is longer
+            total = _range_of(exc.headers.get("Content-Range", ""))[1]
+            if total is not None and total < have:
+                part.unlink()
+                raise DownloadFailed(
+                    f"the partial file ({have:,} bytes) is longer than the server's ({total:,})"
+                ) from None
+            problem = None if total is None else _off_size(total, size, limit)
+            if problem:  # the whole of the server's file is here, and it is not the file
+                raise NotTheFile(f"the server's file has {problem}") from None
             return Digest(sha.hexdigest(), md5.hexdigest(), have)
         retry = exc.code >= 500 or exc.code in RETRYABLE_HTTP
         raise DownloadFailed(f"HTTP {exc.code} {exc.reason}", retry=retry) from exc
@@ -156,26 +207,39 @@ def _attempt(fetch_url: str, part: Path, timeout: float, progress, task) -> Dige
         raise DownloadFailed(f"{type(exc).__name__}: {exc}") from exc
 
     with response:
-        status = response.status
-        content_range = response.headers.get("Content-Range", "")
-        if have and (status != 206 or not content_range.startswith(f"bytes {have}-")):
-            # the server ignored the Range header: start over
-            sha, md5, have = hashlib.sha256(), hashlib.md5(), 0
-            mode = "wb"
-        else:
-            mode = "ab" if have else "wb"
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        progress.update(task, total=total, completed=have)
+        if response.headers.get_content_type() == "text/html":
+            raise NotTheFile("the server answered with a web page (text/html), not the file")
+        first, total = _range_of(response.headers.get("Content-Range", ""))
+        if response.status != 206:  # no Range asked, or the server ignored it: start over
+            sha, md5, have, total = hashlib.sha256(), hashlib.md5(), 0, None
+        elif first != have:
+            part.unlink()
+            raise DownloadFailed(f"the server sent a range from byte {first}, asked from {have}")
+        length = response.headers.get("Content-Length", "")
+        if total is None and length.isdigit():
+            total = have + int(length)
+        problem = None if total is None else _off_size(total, size, limit)
+        if problem:
+            raise NotTheFile(f"the server announces {problem}")
+        stop = bound if total is None else total
+        bar.update(task, total=stop, completed=have)
         received = have
         try:
-            with part.open(mode) as out:
-                while block := response.read(CHUNK):
+            with part.open("ab" if have else "wb") as out:
+                while True:
+                    # one byte past `stop` at most: a longer body is refused, not read to its end
+                    ask = CHUNK if stop is None else min(CHUNK, stop + 1 - received)
+                    if not (block := response.read(ask)):
+                        break
+                    if received == 0 and _looks_like_html(block):
+                        raise NotTheFile("the server sent a web page (HTML), not the file")
+                    if stop is not None and received + len(block) > stop:
+                        raise NotTheFile(f"the server sent more than the {stop:,} bytes expected")
                     out.write(block)
                     sha.update(block)
                     md5.update(block)
                     received += len(block)
-                    progress.update(task, completed=received)
+                    bar.update(task, completed=received)
                 out.flush()
                 os.fsync(out.fileno())
         except TimeoutError as exc:
@@ -183,7 +247,7 @@ def _attempt(fetch_url: str, part: Path, timeout: float, progress, task) -> Dige
         except (OSError, http.client.HTTPException) as exc:
             raise DownloadFailed(f"transfer interrupted: {type(exc).__name__}: {exc}") from exc
     if total is not None and received < total:
-        raise DownloadFailed(f"transfer ended after {received} of {total} bytes")
+        raise DownloadFailed(f"transfer ended after {received:,} of {total:,} bytes")
     return Digest(sha.hexdigest(), md5.hexdigest(), received)
 
 
@@ -193,6 +257,7 @@ def download_file(
     *,
     checksum: str | None = None,
     size: int | None = None,
+    max_size: int | None = None,
     progress: bool = True,
     timeout: float = 30.0,
     retries: int = 3,
@@ -202,8 +267,10 @@ def download_file(
     """Fetch `url` (or its mirror) to `dest`, resuming a partial file; verified before the rename.
 
     `checksum` is `sha256:<hex>` or `md5:<hex>` (None: accepted, then recorded by the caller).
-    Retries wait `backoff * 2**attempt` seconds. Failures raise a one-line `DataError` naming the
-    URL; `hint` (e.g. the `rank datasets import` command) is appended to network failures.
+    `size` is the exact length, else `max_size` an upper bound: no more is ever read, and what
+    cannot be the file (another length, a web page) is dropped without retrying. Retries wait
+    `backoff * 2**attempt` seconds. Failures raise a one-line `DataError` naming the URL; `hint`
+    (e.g. the `rank datasets import` command) is appended to network failures.
     """
     if checksum is not None:
         parse_checksum(checksum)
@@ -218,26 +285,33 @@ def download_file(
                 return digest
             dest.unlink()
         reason = ""
+        inherited = part.exists()  # a .part left by an earlier run: resumed, maybe foreign
         with _progress(progress) as bar:
             task = bar.add_task(dest.name, total=size)
             for attempt in range(retries + 1):
                 try:
-                    digest = _attempt(fetch_url, part, timeout, bar, task)
+                    digest = _attempt(fetch_url, part, timeout, bar, task, size, max_size)
+                except NotTheFile as exc:
+                    part.unlink(missing_ok=True)
+                    reason = f"{exc}; nothing was kept"
+                    break
                 except DownloadFailed as exc:
                     reason = str(exc)
                     if not exc.retry or attempt == retries:
                         break
                     time.sleep(backoff * 2**attempt)
                     continue
-                if size is not None and digest.size != size:
-                    if digest.size > size:  # a stale or foreign .part: start again
-                        part.unlink(missing_ok=True)
-                    reason = f"got {digest.size} bytes, expected {size}"
+                if size is not None and digest.size != size:  # a body of no announced length
+                    reason = f"got {digest.size:,} bytes, expected {size:,}"
                     if attempt < retries:
                         time.sleep(backoff * 2**attempt)
                     continue
                 if checksum is not None and not digest.matches(checksum):
                     part.unlink(missing_ok=True)
+                    if inherited and attempt < retries:  # the old .part was another file's
+                        inherited = False
+                        reason = "checksum mismatch after resuming an earlier partial file"
+                        continue
                     algo = checksum.partition(":")[0]
                     raise DataError(
                         f"{fetch_url}: checksum mismatch (expected {checksum}, got "

@@ -21,6 +21,7 @@ import os
 import shutil
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,13 @@ from typing import Any
 
 import polars as pl
 
-from recsys_cli.data.catalog import CatalogEntry, RemoteFile, get_entry, sharing_storage
+from recsys_cli.data.catalog import (
+    CatalogEntry,
+    RemoteFile,
+    check_dataset_name,
+    get_entry,
+    sharing_storage,
+)
 from recsys_cli.data.dataset import Dataset
 from recsys_cli.data.download import Digest, download_file, file_digest, file_lock
 from recsys_cli.data.parsers import PARSER_VERSION, SourceFiles
@@ -36,26 +43,48 @@ from recsys_cli.errors import DataError
 
 DATA_DIR_ENV = "RANK_DATA_DIR"
 DEFAULT_DATA_DIR = Path("datasets")
+# An archive may unpack to at most this many times its own size: the catalog's archives (CSV and
+# TSV text) unpack to 3-6 times theirs, a decompression bomb to hundreds or thousands of times.
+UNPACK_RATIO = 20
 
 
 def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
-    """`data_dir`, else `$RANK_DATA_DIR`, else `./datasets`."""
-    if data_dir is not None:
-        return Path(data_dir)
+    """`data_dir`, else `$RANK_DATA_DIR`, else `./datasets` (a folder, made when missing)."""
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else DEFAULT_DATA_DIR
+    root = Path(data_dir) if data_dir is not None else Path(env) if env else DEFAULT_DATA_DIR
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: the data dir is a file, not a folder; give another --data-dir")
+    return root
+
+
+def dataset_dir(data_dir: Path, name: str, *, under: str | None = None) -> Path:
+    """`data_dir/[under/]name`, the folder of dataset `name`, checked before anything in it is
+    written or removed: `name` must be a plain name (`check_dataset_name`) and the folder must
+    resolve inside `data_dir` (a symlinked folder leading out of it is refused)."""
+    check_dataset_name(name)
+    folder = data_dir / under / name if under else data_dir / name
+    root, real = data_dir.resolve(), folder.resolve()
+    if real == root or not real.is_relative_to(root):
+        raise DataError(f"{folder} leads to {real}, outside {root}; nothing was changed")
+    return folder
 
 
 def _stderr_warning(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[yellow]warning:[/] {escape(message)}", highlight=False
+    )
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -125,10 +154,10 @@ class DatasetStore:
 
     # paths -------------------------------------------------------------------------------
     def folder(self, entry: CatalogEntry) -> Path:
-        return self.root / entry.folder
+        return dataset_dir(self.root, entry.folder)
 
     def prepared_dir(self, entry: CatalogEntry) -> Path:
-        return self.folder(entry) / "prepared" / entry.name
+        return dataset_dir(self.folder(entry), entry.name, under="prepared")
 
     @contextlib.contextmanager
     def _locked(self, entry: CatalogEntry) -> Iterator[None]:
@@ -204,6 +233,7 @@ class DatasetStore:
                 target,
                 checksum=remote.checksum,
                 size=remote.size,
+                max_size=remote.max_bytes,
                 progress=progress,
                 timeout=self.timeout,
                 retries=self.retries,
@@ -247,16 +277,22 @@ class DatasetStore:
         path = Path(path)
         if not path.exists():
             raise DataError(f"{path}: no such file or folder")
+        if not (path.is_file() or path.is_dir()):
+            raise DataError(f"{path}: not a regular file or a folder")
+        folder, source = self.folder(entry).resolve(), path.resolve()
+        if folder.is_relative_to(source) or source.is_relative_to(folder):
+            raise DataError(f"{path} overlaps the dataset's folder {folder}; import from elsewhere")
         with self._locked(entry):
             if path.is_file():
                 self._import_file(entry, path, self._match_file(entry, path))
             else:
-                upstream = [f for f in entry.files if (path / f.name).is_file()]
+                files = _files_to_import(path, self.warn)
+                upstream = [f for f in entry.files if f.name in files]
                 if not upstream:
-                    self._import_folder(entry, path)
+                    self._import_folder(entry, path, files)
                     return "import-folder"
                 for remote in upstream:
-                    self._import_file(entry, path / remote.name, remote)
+                    self._import_file(entry, files[remote.name], remote)
             record = self._record(entry)
             missing = [f.name for f in entry.files if f.name not in record["files"]]
             if missing:
@@ -291,25 +327,30 @@ class DatasetStore:
         target = self.folder(entry) / "files" / remote.name
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".import")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
         record["origin"] = "import-archive"
         self._accept(entry, remote, digest, record)
 
-    def _import_folder(self, entry: CatalogEntry, path: Path) -> None:
-        folder = self.folder(entry)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"extracted.import{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(path, tmp)
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    def _import_folder(self, entry: CatalogEntry, path: Path, files: dict[str, Path]) -> None:
         if not files:
-            shutil.rmtree(tmp)
             raise DataError(f"{path}: the folder holds no files")
+        folder = self.folder(entry)
+        _remove_leftovers(folder, "extracted.import")
+        tmp = folder / f"extracted.import{os.getpid()}"
         recorded = {}
-        for p in files:
-            digest = file_digest(p)
-            recorded[p.relative_to(tmp).as_posix()] = {"sha256": digest.sha256, "size": digest.size}
+        try:
+            for name, source in files.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, tmp / name)
+                digest = file_digest(tmp / name)
+                recorded[name] = {"sha256": digest.sha256, "size": digest.size}
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         self._reset(entry)
         os.replace(tmp, folder / "extracted")
         record = {
@@ -362,12 +403,16 @@ class DatasetStore:
         ):
             return
         folder = self.folder(entry)
+        _remove_leftovers(folder, "extracted.tmp")
         tmp = folder / f"extracted.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        for remote in entry.files:
-            if remote.is_archive:
-                _extract_archive(folder / "files" / remote.name, tmp)
+        try:
+            for remote in entry.files:
+                if remote.is_archive:
+                    _extract_archive(folder / "files" / remote.name, tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         shutil.rmtree(folder / "extracted", ignore_errors=True)
         os.replace(tmp, folder / "extracted")
         record["extracted_from"] = record.get("checksum")
@@ -393,23 +438,27 @@ class DatasetStore:
         items: pl.DataFrame,
     ) -> None:
         final = self.prepared_dir(entry)
+        _remove_leftovers(final.parent, f"{final.name}.tmp")
         tmp = final.with_name(final.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        interactions.write_parquet(tmp / "interactions.parquet")
-        items.write_parquet(tmp / "items.parquet")
-        _write_json(
-            tmp / "meta.json",
-            {
-                "name": entry.name,
-                "source_checksum": record["checksum"],
-                "parser_version": PARSER_VERSION,
-                "origin": record.get("origin"),
-                "interactions": interactions.height,
-                "users": interactions["user"].n_unique(),
-                "items": interactions["item"].n_unique(),
-            },
-        )
+        try:
+            interactions.write_parquet(tmp / "interactions.parquet")
+            items.write_parquet(tmp / "items.parquet")
+            _write_json(
+                tmp / "meta.json",
+                {
+                    "name": entry.name,
+                    "source_checksum": record["checksum"],
+                    "parser_version": PARSER_VERSION,
+                    "origin": record.get("origin"),
+                    "interactions": interactions.height,
+                    "users": interactions["user"].n_unique(),
+                    "items": interactions["item"].n_unique(),
+                },
+            )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
 
@@ -486,20 +535,90 @@ class DatasetStore:
         return [e for e in entries if (self.folder(e) / "source.json").exists()]
 
 
+def _files_to_import(folder: Path, warn: Callable[[str], None]) -> dict[str, Path]:
+    """The regular files under `folder` by relative POSIX name, following links that stay inside
+    it. Links leading out of it, broken or looping links and special files (FIFOs, devices,
+    sockets) are skipped, counted by kind in one warning."""
+    root = folder.resolve()
+    files: dict[str, Path] = {}
+    skipped: dict[str, list[str]] = {}
+
+    def visit(directory: Path, prefix: str, stack: tuple[Path, ...]) -> None:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise DataError(f"{directory}: cannot list the folder ({exc.strerror})") from None
+        for item in entries:
+            name, path = prefix + item.name, Path(item.path)
+            try:
+                real = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                skipped.setdefault("broken or looping links", []).append(name)
+                continue
+            if not real.is_relative_to(root):
+                skipped.setdefault("links leading outside it", []).append(name)
+            elif real.is_dir():
+                if real in stack:
+                    skipped.setdefault("links back to an enclosing folder", []).append(name)
+                else:
+                    visit(path, f"{name}/", (*stack, real))
+            elif real.is_file():
+                files[name] = path
+            else:
+                skipped.setdefault("special files", []).append(name)
+
+    visit(folder, "", (root,))
+    if skipped:
+        kinds = [
+            f"{kind}: {len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+            for kind, names in skipped.items()
+        ]
+        warn(f"{folder}: not imported: {'; '.join(kinds)}")
+    return files
+
+
+def _remove_leftovers(folder: Path, prefix: str) -> None:
+    """Delete `prefix*` temporary folders that a killed run left in `folder` (the caller holds
+    the dataset's lock, so no live process is writing them)."""
+    if folder.is_dir():
+        for leftover in folder.glob(f"{prefix}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _extract_archive(archive: Path, into: Path) -> None:
-    """Unpack a zip or tar archive, refusing members that would land outside `into`."""
+    """Unpack a zip or tar archive, refusing members that would land outside `into` and archives
+    that unpack to more than UNPACK_RATIO times their own size (decompression bombs).
+
+    Zip: the declared sizes are summed before anything is written (zipfile never yields more
+    than a member's declared size; it stops there and fails the CRC). Tar: member sizes are
+    exact, and are counted while unpacking, so a bomb stops at the limit."""
+    limit = UNPACK_RATIO * archive.stat().st_size
+    refused = (
+        f"{archive}: unpacks to more than {limit:,} bytes ({UNPACK_RATIO} times its size); "
+        "refused as a decompression bomb, nothing was kept"
+    )
     try:
         if archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
+                members = zf.infolist()
                 root = into.resolve()
-                for member in zf.namelist():
-                    if not (into / member).resolve().is_relative_to(root):
-                        raise DataError(f"{archive}: member {member!r} escapes the archive folder")
+                for member in members:
+                    if not (into / member.filename).resolve().is_relative_to(root):
+                        raise DataError(
+                            f"{archive}: member {member.filename!r} escapes the archive folder"
+                        )
+                if sum(m.file_size for m in members) > limit:
+                    raise DataError(refused)
                 zf.extractall(into)
         else:
             with tarfile.open(archive) as tf:
-                tf.extractall(into, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+                written = 0
+                for member in tf:  # one streaming pass
+                    written += member.size if member.isreg() else 0
+                    if written > limit:
+                        raise DataError(refused)
+                    tf.extract(member, into, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
         raise DataError(f"{archive}: damaged archive ({exc}); remove it and fetch again") from exc
 
 

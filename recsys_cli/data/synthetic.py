@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +26,29 @@ from recsys_cli.errors import DataError
 N_GENRES = 20
 START = 1_600_000_000
 SPAN = 2 * 365 * 86_400
+INDEX_LIMIT = 2**31 - 1  # users, items and artists are int32 indices
+# Peak bytes of `generate` per interaction, item, user and artist (measured: 93, 1,090 and 15
+# bytes for the first three at 10^6 scale; items carry Python lists of genres and titles).
+BYTES_PER = {"interactions": 128, "items": 1_200, "users": 32, "artists": 32}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable, else physical RAM)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
 
 
 @dataclass(frozen=True)
@@ -39,8 +64,36 @@ class SynthSpec:
     def __post_init__(self) -> None:
         if min(self.users, self.items, self.interactions) < 1:
             raise DataError("synthetic data needs users, items and interactions >= 1")
+        if self.artists < 0 or self.seed < 0:
+            raise DataError(
+                f"synthetic data needs artists >= 0 (0: items / 10) and seed >= 0, got "
+                f"artists {self.artists:,} and seed {self.seed:,}"
+            )
+        for key in ("users", "items", "artists"):
+            if getattr(self, key) > INDEX_LIMIT:
+                raise DataError(
+                    f"synthetic data allows at most {INDEX_LIMIT:,} {key} (int32 indices), got "
+                    f"{getattr(self, key):,} (about {_gib(self.memory_needed)} of memory)"
+                )
         if self.interactions < self.users:
             raise DataError("synthetic data needs at least one interaction per user")
+
+    @property
+    def memory_needed(self) -> int:
+        """Estimated peak bytes of `generate` (BYTES_PER each interaction, item, user, artist)."""
+        artists = self.artists or max(1, self.items // 10)
+        counts = {"interactions": self.interactions, "items": self.items, "users": self.users}
+        return sum(BYTES_PER[k] * n for k, n in {**counts, "artists": artists}.items())
+
+    def check_fits(self, available: int | None) -> None:
+        """Refuse, before any allocation, a size whose estimated peak exceeds `available`."""
+        if available is not None and self.memory_needed > available:
+            raise DataError(
+                f"synthetic data of {self.users:,} users, {self.items:,} items and "
+                f"{self.interactions:,} interactions needs about {_gib(self.memory_needed)} of "
+                f"memory ({BYTES_PER['interactions']} bytes per interaction, "
+                f"{BYTES_PER['items']:,} per item); {_gib(available)} is available"
+            )
 
 
 def _power_law(n: int, exponent: float, rng) -> np.ndarray:
@@ -50,6 +103,7 @@ def _power_law(n: int, exponent: float, rng) -> np.ndarray:
 
 def generate(spec: SynthSpec, name: str) -> Dataset:
     """Interactions and items tables with ids `u<k>` / `t<k>` and artist ids `a<k>`."""
+    spec.check_fits(available_memory())
     rng = np.random.default_rng(spec.seed)
     n_artists = spec.artists or max(1, spec.items // 10)
     artist_share = _power_law(n_artists, 1.0, rng)
@@ -118,26 +172,31 @@ def generate(spec: SynthSpec, name: str) -> Dataset:
 
 
 def synthetic_dir(data_dir: Path, name: str) -> Path:
-    return data_dir / "synthetic" / name
+    """`<data dir>/synthetic/<name>`, refused unless `name` is a plain name inside the data dir."""
+    from recsys_cli.data.store import dataset_dir
+
+    return dataset_dir(data_dir, name, under="synthetic")
 
 
-def save(dataset: Dataset, spec: SynthSpec, data_dir: Path) -> Path:
-    """Write the tables (temporary folder, then rename) so a recipe can name the dataset."""
-    target = synthetic_dir(data_dir, dataset.name)
-    temp = target.with_name(f".tmp-{target.name}")
-    temp.mkdir(parents=True, exist_ok=True)
-    dataset.interactions.write_parquet(temp / "interactions.parquet")
-    dataset.items.write_parquet(temp / "items.parquet")
-    (temp / "meta.json").write_text(
-        json.dumps(
-            {"spec": asdict(spec), "checksum": dataset.checksum, "synthetic": True}, indent=2
+def save(dataset: Dataset, spec: SynthSpec, target: Path) -> Path:
+    """Write the tables to a temporary folder beside `target` (a `synthetic_dir`), then rename it
+    into place; on any error the temporary folder is removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".tmp-{target.name}-{secrets.token_hex(4)}")
+    temp.mkdir()
+    try:
+        dataset.interactions.write_parquet(temp / "interactions.parquet")
+        dataset.items.write_parquet(temp / "items.parquet")
+        (temp / "meta.json").write_text(
+            json.dumps(
+                {"spec": asdict(spec), "checksum": dataset.checksum, "synthetic": True}, indent=2
+            )
         )
-    )
-    if target.exists():
-        import shutil
-
-        shutil.rmtree(target)
-    temp.rename(target)
+        if target.exists():
+            shutil.rmtree(target)
+        temp.rename(target)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     return target
 
 

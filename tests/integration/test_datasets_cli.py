@@ -177,3 +177,33 @@ def test_prepare_without_source_or_network_fails_cleanly(tmp_path):
     assert result.exit_code == 2 and "rank datasets import lastfm-2k PATH" in result.stderr
     result = rank("download", "spotify-mpd", "--data-dir", tmp_path)
     assert result.exit_code == 2 and "not available" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--items", 10**12], "at most 2,147,483,647 items (int32 indices), got 1,000,000,000,000"),
+        (["--users", 10, "--interactions", 10**12], "1,000,000,000,000 interactions needs about"),
+        (["--artists", -1], "artists >= 0 (0: items / 10) and seed >= 0, got artists -1"),
+        (["--seed", -5], "seed >= 0, got artists 0 and seed -5"),
+        (["--users", 0], "users, items and interactions >= 1"),
+    ],
+)
+def test_synth_sizes_that_cannot_be_honoured_are_refused_up_front(tmp_path, options, fragment):
+    result = rank("synth", "big", *options, "--data-dir", tmp_path)
+    assert result.exit_code == 2 and fragment in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output
+    if "--items" in options or "--interactions" in options:
+        assert "GiB" in result.stderr  # the memory it would need
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_memory_estimate_is_checked_against_what_is_available():
+    from recsys_cli.data.synthetic import SynthSpec
+    from recsys_cli.errors import DataError
+
+    spec = SynthSpec(users=1_000, items=100_000, interactions=1_000_000)
+    spec.check_fits(spec.memory_needed)
+    spec.check_fits(None)  # unknown: not refused
+    with pytest.raises(DataError, match=r"needs about 0\.2 GiB of memory .* 0\.1 GiB is available"):
+        spec.check_fits(2**30 // 10)

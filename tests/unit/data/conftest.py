@@ -337,6 +337,9 @@ class LoopbackServer:
         self.stall: set[str] = set()
         self.chunk_delay = 0.0
         self.ignore_range = False
+        self.headers: dict[str, dict[str, str]] = {}  # path -> headers sent instead of ours
+        self.no_length: set[str] = set()  # paths answered without Content-Length
+        self.range_shift = 0  # added to the first byte named in Content-Range (a server bug)
         self.released = threading.Event()
         server = self
 
@@ -383,11 +386,16 @@ class LoopbackServer:
                 h.end_headers()
                 return
             h.send_response(206)
-            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            first = start + self.range_shift
+            h.send_header("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")
         else:
             h.send_response(200)
         body = data[start:]
-        h.send_header("Content-Length", str(len(body)))
+        headers = {"Content-Length": str(len(body)), "Content-Type": "application/octet-stream"}
+        if path in self.no_length:
+            del headers["Content-Length"]
+        for key, value in {**headers, **self.headers.get(path, {})}.items():
+            h.send_header(key, value)
         h.send_header("Accept-Ranges", "bytes")
         h.end_headers()
         if path in self.stall:
@@ -402,10 +410,13 @@ class LoopbackServer:
             h.close_connection = True
             return
         step = 64 * 1024
-        for i in range(0, len(body), step):
-            h.wfile.write(body[i : i + step])
-            if self.chunk_delay:
-                time.sleep(self.chunk_delay)
+        try:
+            for i in range(0, len(body), step):
+                h.wfile.write(body[i : i + step])
+                if self.chunk_delay:
+                    time.sleep(self.chunk_delay)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading (a refused body)
 
     def close(self) -> None:
         self.released.set()
