@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys_cli.data import store
+from recsys_cli.config.validate import name_problem
+from recsys_cli.data import catalog, store
 from recsys_cli.data.catalog import RemoteFile, get_entry
 from recsys_cli.data.store import DatasetStore, dataset_dir
 from recsys_cli.data.synthetic import synthetic_dir
@@ -46,6 +47,12 @@ def test_dataset_names_must_be_plain(tmp_path, name):
         synthetic_dir(tmp_path, name)
     with pytest.raises(DataError, match="dataset name"):
         get_entry(name)
+
+
+def test_every_catalog_name_and_file_name_is_plain():
+    for entry in catalog.ENTRIES:
+        for name in (entry.name, entry.folder, *(f.name for f in entry.files)):
+            assert name_problem(name) is None, name
 
 
 def test_plain_names_stay_in_the_data_dir(tmp_path):
