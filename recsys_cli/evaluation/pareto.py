@@ -64,13 +64,14 @@ def _slices(points: np.ndarray, ref: np.ndarray) -> float:
 def staircase(values: np.ndarray, higher_is_better, reference: np.ndarray) -> np.ndarray:
     """Corners of the region that two-metric points dominate up to the reference point, in the
     metrics' own orientation: a closed polygon (last corner = reference) whose area is the
-    hypervolume; its corners before the last trace the front. Empty when no point beats the
-    reference in both metrics."""
+    hypervolume; its corners before the last trace the front, including front points level with
+    the reference in one metric (they add no area). Empty when no point is at least as good as
+    the reference in both metrics."""
     sign = np.where(np.asarray(higher_is_better, dtype=bool), 1.0, -1.0)
     v = oriented(values, higher_is_better)
     ref = np.asarray(reference, dtype=np.float64) * sign
     v = v[~np.isnan(v).any(axis=1)]
-    v = v[(v > ref).all(axis=1)]
+    v = v[(v >= ref).all(axis=1)]
     front = v[pareto_mask(v, [True, True])]
     if len(front) == 0:
         return np.empty((0, 2))

@@ -72,33 +72,32 @@ def test_hypervolume_counts_the_covered_unit_cells(rows):
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(st.tuples(st.floats(-3, 3), st.floats(-3, 3)), min_size=1, max_size=10),
     st.booleans(),
     st.booleans(),
+    st.one_of(st.none(), st.tuples(st.floats(-3, 3), st.floats(-3, 3))),
 )
-def test_staircase_encloses_the_hypervolume_and_passes_through_the_front(pairs, up_x, up_y):
+def test_staircase_encloses_the_hypervolume_and_passes_through_the_front(
+    pairs, up_x, up_y, given_reference
+):
     values = np.array(pairs)
     higher = [up_x, up_y]
-    reference = np.array(
-        [
-            values[:, 0].min() if up_x else values[:, 0].max(),
-            values[:, 1].min() if up_y else values[:, 1].max(),
-        ]
-    )
+    sign = np.where(higher, 1.0, -1.0)
+    worst = (values * sign).min(axis=0) * sign  # the sweep's default reference
+    reference = worst if given_reference is None else np.array(given_reference)
     polygon = staircase(values, higher, reference)
     volume = hypervolume(values, higher, reference)
-    if len(polygon) == 0:
-        assert volume == 0.0
+    # front points at least as good as the reference in both metrics are the polygon's corners
+    level = ((values * sign) >= (reference * sign)).all(axis=1) & pareto_mask(values, higher)
+    if not level.any():
+        assert len(polygon) == 0 and volume == 0.0
         return
     assert shoelace(polygon) == pytest.approx(volume, rel=1e-9, abs=1e-12)
     assert tuple(polygon[-1]) == tuple(reference)
-    # every front point beating the reference in both metrics is a corner
-    sign = np.where(higher, 1.0, -1.0)
-    beats = ((values * sign) > (reference * sign)).all(axis=1) & pareto_mask(values, higher)
     corners = {tuple(c) for c in polygon}
-    assert all(tuple(p) in corners for p in values[beats])
+    assert all(tuple(p) in corners for p in values[level])
 
 
 def test_staircase_by_hand():
