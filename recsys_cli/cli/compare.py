@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,80 +14,194 @@ from recsys_cli.cli.common import console, err_console, parse_list, user_errors
 from recsys_cli.errors import UserError
 
 Format = Literal["table", "markdown", "latex", "csv", "json"]
+EVALS_DIR = "evals"  # where `rank eval` puts a re-evaluation of an evaluated run
 
 
-def load_per_user(run_dirs: list[Path]):
-    """Per-user values of evaluated runs sharing one split; model names get a run prefix when
-    several runs are compared and names collide."""
+@dataclass(frozen=True)
+class Source:
+    """One argument of `rank compare`: an evaluated run, or one of its re-evaluations
+    (RUN/evals/<x>/, which holds per_user.parquet and metrics.json but takes the run's split)."""
+
+    path: Path
+    run: Path
+
+    @property
+    def is_eval(self) -> bool:
+        return self.path != self.run
+
+
+def _source(path: Path) -> Source:
+    from recsys_cli.results.store import open_run_dir
+
+    if path.parent.name == EVALS_DIR and (path / "metrics.json").is_file():
+        return Source(path, open_run_dir(path.parent.parent))
+    open_run_dir(path)
+    if not (path / "per_user.parquet").is_file():
+        raise UserError(f"{path}: not evaluated yet; run `rank eval {path}` first")
+    return Source(path, path)
+
+
+def _labels(frame) -> list[str]:
+    import polars as pl
+
+    return (
+        frame.select(pl.format("{}@{}", "metric", "cutoff").alias("label"))
+        .unique(maintain_order=True)["label"]
+        .to_list()
+    )
+
+
+def _short(labels: list[str]) -> str:
+    """['ndcg@10', 'ndcg@20', 'ild@10'] -> 'ndcg@10,20, ild@10'."""
+    cutoffs: dict[str, list[str]] = {}
+    for label in labels:
+        name, _, cutoff = label.rpartition("@")
+        cutoffs.setdefault(name, []).append(cutoff)
+    return ", ".join(f"{name}@{','.join(ks)}" for name, ks in cutoffs.items()) or "nothing"
+
+
+def _read(source: Source, wanted: tuple[str, ...] | None):
+    """Per-user values of `source` for the `wanted` metric@k labels (None: all it stores). A
+    label missing from a run's own evaluation is taken from its newest re-evaluation holding it."""
+    import polars as pl
+
+    def scan(folder: Path, labels):
+        frame = pl.scan_parquet(folder / "per_user.parquet")
+        if labels is not None:
+            frame = frame.filter(pl.format("{}@{}", "metric", "cutoff").is_in(list(labels)))
+        return frame.collect()
+
+    own = scan(source.path, wanted)
+    if wanted is None:
+        return own
+    missing = [label for label in wanted if label not in set(_labels(own))]
+    frames = [own]
+    evals = sorted(
+        (p for p in (source.run / EVALS_DIR).glob("*") if (p / "metrics.json").is_file()),
+        reverse=True,  # names start with a UTC timestamp: newest first
+    )
+    for folder in evals if missing and not source.is_eval else []:
+        found = scan(folder, missing)
+        if not found.is_empty():
+            taken = _labels(found)
+            err_console.print(
+                f"{', '.join(taken)}: from {folder}",
+                style="dim",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            frames.append(found)
+            missing = [label for label in missing if label not in taken]
+    if missing:
+        held = [
+            f"{EVALS_DIR}/{folder.name}: {_short(_labels(scan(folder, None)))}" for folder in evals
+        ]
+        names = dict.fromkeys(label.rpartition("@")[0] for label in missing)
+        cutoffs = dict.fromkeys(label.rpartition("@")[2] for label in missing)
+        raise UserError(
+            f"{source.path}: no per-user values for {', '.join(missing)} (it holds "
+            f"{_short(_labels(scan(source.path, None)))}"
+            + "".join(f"; {entry}" for entry in ([] if source.is_eval else held))
+            + f"); evaluate them with: rank eval {source.run} --cutoffs {','.join(cutoffs)} "
+            f"--metrics {','.join(names)}"
+        )
+    return pl.concat(frames)
+
+
+def load_per_user(paths: list[Path], metrics: tuple[str, ...] | None = None):
+    """Per-user values of evaluated runs (or re-evaluations) sharing one split, and the run
+    letters: with several sources every model is labelled `A:EASE`, `B:EASE`, ... and the
+    second value maps each letter to its directory (empty for one source)."""
     import polars as pl
 
     from recsys_cli.experiment import load_manifest
-    from recsys_cli.results.store import open_run_dir
+    from recsys_cli.metrics import CATALOGUE_LEVEL, split_metric
 
-    frames, fingerprints = [], {}
-    for run_dir in run_dirs:
-        open_run_dir(run_dir)
-        if not (run_dir / "per_user.parquet").is_file():
-            raise UserError(f"{run_dir}: not evaluated yet; run `rank eval {run_dir}` first")
-        fingerprints[run_dir] = load_manifest(run_dir)["split"]["fingerprint"]
-        frames.append(
-            pl.read_parquet(run_dir / "per_user.parquet").with_columns(
-                pl.lit(run_dir.name).alias("run")
+    for label in metrics or ():
+        name = label.rpartition("@")[0]
+        if split_metric(name)[0] in CATALOGUE_LEVEL:
+            raise UserError(
+                f"--metric: {label} is one value per model (catalogue level): there are no "
+                "per-user values to pair"
             )
-        )
-    first = run_dirs[0]
-    for run_dir, fingerprint in fingerprints.items():
+    if len(paths) > len(string.ascii_uppercase):
+        raise UserError(f"compare at most {len(string.ascii_uppercase)} runs at once")
+    sources = [_source(path) for path in paths]
+    fingerprints = {s.path: load_manifest(s.run)["split"]["fingerprint"] for s in sources}
+    first = sources[0].path
+    for path, fingerprint in fingerprints.items():
         if fingerprint != fingerprints[first]:
             raise UserError(
-                f"{run_dir} and {first} have different split fingerprints "
+                f"{path} and {first} have different split fingerprints "
                 f"({fingerprint[:19]}… vs {fingerprints[first][:19]}…): paired tests need the "
                 "same held-out users and items"
             )
-    per_user = pl.concat(frames)
-    models = per_user.select("run", "model").unique()
-    if models["model"].n_unique() < models.height:
-        per_user = per_user.with_columns((pl.col("run") + "/" + pl.col("model")).alias("model"))
-    return per_user.drop("run")
+    frames = [_read(source, metrics) for source in sources]
+    if len(sources) == 1:
+        return frames[0], {}
+    letters = dict(zip(string.ascii_uppercase, (s.path for s in sources), strict=False))
+    return pl.concat(
+        [
+            frame.with_columns((pl.lit(f"{letter}:") + pl.col("model")).alias("model"))
+            for letter, frame in zip(letters, frames, strict=True)
+        ]
+    ), letters
 
 
-def _defined_for_all(per_user):
-    """Beyond-accuracy values can be undefined for some users (stored as absent rows): pair
-    each such metric on the users every model has; accuracy metrics stay strict (a mismatch
-    there means different test sets, which `compare` refuses)."""
-    import polars as pl
+def resolve_baseline(baseline: str | None, models: list[str]) -> str:
+    """The baseline's row label: an exact label, or a model name found in exactly one run
+    (`EASE` -> `A:EASE`); default the first model."""
+    if baseline is None:
+        return models[0]
+    if baseline in models:
+        return baseline
+    matches = [m for m in models if m.partition(":")[2] == baseline]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UserError(
+            f"--baseline: {baseline!r} is in several runs; name one of {', '.join(matches)}"
+        )
+    raise UserError(f"--baseline: no model {baseline!r}; the runs hold {', '.join(models)}")
 
-    from recsys_cli.metrics import metric_kind
 
-    n_models = per_user["model"].n_unique()
-    keys = ["metric", "cutoff", "user"]
-    beyond = pl.col("metric").map_elements(metric_kind, return_dtype=pl.Utf8) != "accuracy"
-    counts = per_user.filter(beyond).group_by(keys).agg(pl.len().alias("_n"))
-    partial = counts.filter(pl.col("_n") < n_models)
-    if partial.is_empty():
-        return per_user, {}
-    dropped = {
-        f"{m}@{k}": n
-        for m, k, n in partial.group_by("metric", "cutoff")
-        .agg(pl.len())
-        .sort("metric", "cutoff")
-        .rows()
-    }
-    return per_user.join(partial.select(keys), on=keys, how="anti"), dropped
+def left_out_lines(left_out: dict[str, tuple[int, dict[str, int]]]) -> list[str]:
+    """One line per metric@k that lost users to pairing: how many, where and why."""
+    from recsys_cli.metrics import UNDEFINED_WHEN, split_metric
+
+    lines = []
+    for label, (users, lacking) in left_out.items():
+        base = split_metric(label.rpartition("@")[0])[0]
+        where = ", ".join(f"{model} ({n:,})" for model, n in lacking.items())
+        lines.append(
+            f"{label}: {users:,} users left out of the paired tests, having no value in {where}"
+            f" ({base} is undefined when {UNDEFINED_WHEN.get(base, 'the list is empty')})"
+        )
+    return lines
 
 
 @user_errors
 def compare(
     run_dirs: Annotated[
         list[Path],
-        typer.Argument(metavar="RUN_DIR", help="Evaluated run directories (same split)."),
+        typer.Argument(
+            metavar="RUN_DIR...",
+            help="Evaluated run directories (same split), or re-evaluations RUN_DIR/evals/NAME.",
+        ),
     ],
     baseline: Annotated[
-        str | None, typer.Option(help="Baseline model (default: the first).")
+        str | None,
+        typer.Option(
+            help="Baseline model (default: the first); across runs EASE names the run's EASE "
+            "when only one run has it, else A:EASE."
+        ),
     ] = None,
     metric: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated metric@k list, e.g. ndcg@10,recall@20 (default: all stored)."
+            help="Comma-separated metric@k list, e.g. ndcg@10,recall@20 (default: all stored); "
+            "a metric a run lacks is looked up in its re-evaluations."
         ),
     ] = None,
     correction: Annotated[
@@ -98,37 +214,42 @@ def compare(
     ] = "table",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Paired t-test, Wilcoxon signed-rank and bootstrap CI of every model against a baseline."""
+    """Paired t-test, Wilcoxon signed-rank and bootstrap CI of every model against a baseline.
+
+    With several runs, rows are labelled A:MODEL, B:MODEL, ... in argument order (legend shown)."""
     from recsys_cli.evaluation.statistics import compare as paired_compare
+    from recsys_cli.evaluation.statistics import pair_on_shared_users
 
     if correction not in ("holm", "bh", "none"):
         raise UserError(f"--correction: {correction!r} is not one of holm, bh, none")
     if output not in ("table", "markdown", "latex", "csv", "json"):
         raise UserError(f"--format: {output!r} is not one of table, markdown, latex, csv, json")
-    per_user, dropped = _defined_for_all(load_per_user(run_dirs))
-    for name, count in dropped.items():
-        err_console.print(
-            f"[dim]{name}: {count:,} users left out (the metric is undefined for them in some "
-            "model, e.g. ILD of a list shorter than 2)[/dim]"
-        )
+    wanted = parse_list(metric, "--metric")
+    per_user, runs = load_per_user(run_dirs, wanted)
+    per_user, left_out = pair_on_shared_users(per_user)
+    for line in left_out_lines(left_out):
+        err_console.print(line, style="dim", highlight=False, markup=False)
     models = per_user["model"].unique(maintain_order=True).to_list()
-    chosen = baseline or models[0]
-    if chosen not in models:
-        raise UserError(f"--baseline: no model {chosen!r}; the runs hold {', '.join(models)}")
-    metrics = parse_list(metric, "--metric") or tuple(
-        f"{m}@{k}"
-        for m, k in per_user.select("metric", "cutoff").unique(maintain_order=True).rows()
-    )
+    if not models:
+        raise UserError(f"{run_dirs[0]}: no per-user values stored (only catalogue-level metrics)")
+    chosen = resolve_baseline(baseline, models)
     report = paired_compare(
-        per_user, chosen, list(metrics), correction=correction, alpha=alpha, seed=seed
+        per_user, chosen, list(wanted or _labels(per_user)), correction, alpha=alpha, seed=seed
     )
+    legend = [f"{letter}: {path}" for letter, path in runs.items()]
     if as_json or output == "json":
-        print(json.dumps(report.to_dict(), indent=2))
-    elif output == "table":
-        console.print(report.to_rich_table())
-    else:
         print(
-            {"markdown": report.to_markdown, "latex": report.to_latex, "csv": report.to_csv}[
-                output
-            ]()
+            json.dumps({**report.to_dict(), "runs": {k: str(v) for k, v in runs.items()}}, indent=2)
         )
+    elif output == "table":
+        for line in legend:
+            console.print(line, highlight=False, markup=False)
+        console.print(report.to_rich(console.width))
+    elif output == "csv":
+        for line in legend:
+            err_console.print(line, highlight=False, markup=False)
+        print(report.to_csv(), end="")
+    elif output == "latex":
+        print(report.to_latex() + "".join(f"% {line}\n" for line in legend), end="")
+    else:
+        print(report.to_markdown() + "".join(f"\n{line}" for line in legend))

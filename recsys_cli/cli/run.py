@@ -46,6 +46,29 @@ DataOpt = Annotated[
     typer.Option("--data-dir", help="Dataset folder (default: $RANK_DATA_DIR or ./datasets)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="table, markdown, csv (one line per model x metric, full precision) or json "
+        "(same as --json).",
+    ),
+]
+RowsOpt = Annotated[
+    str,
+    typer.Option(
+        "--rows",
+        help="Table rows: metrics (a column per model) or models (a column per metric@k, means "
+        "only; for wide variant tables).",
+    ),
+]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--baseline",
+        help="Mark values significantly higher or lower than this model's (paired t-test, Holm).",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")]
 WorkersOpt = Annotated[
     int | None,
@@ -69,17 +92,42 @@ def _pending_run(recipe_path: Path, overrides, results_dir):
     return recipe, PendingRun(results_root(results_dir), recipe.name)
 
 
-def _show(evaluation, manifest, run_dir: Path, as_json: bool, quiet: bool) -> None:
-    from recsys_cli.results.report import counts_lines, metrics_table
+def _display(output: str, as_json: bool, rows: str, baseline: str | None, names) -> str:
+    """Check the display options before any work; the output format (--json: json)."""
+    from recsys_cli.results.report import FORMATS, LAYOUTS
 
-    if as_json:
+    if output not in FORMATS:
+        raise UserError(f"--format: {output!r} is not one of {', '.join(FORMATS)}")
+    if rows not in LAYOUTS:
+        raise UserError(f"--rows: {rows!r} is not one of {', '.join(LAYOUTS)}")
+    if baseline is not None and baseline not in names:
+        raise UserError(f"--baseline: no model {baseline!r}; the run holds {', '.join(names)}")
+    return "json" if as_json else output
+
+
+def _show(
+    evaluation, manifest, run_dir: Path, output: str, quiet: bool, rows: str, baseline
+) -> None:
+    from recsys_cli.results.report import counts_lines, summary_table
+
+    if output == "json":
         print(json.dumps({"run_dir": str(run_dir), **evaluation.to_json()}, indent=2))
         return
-    if quiet:
+    if quiet and output == "table":
         return
-    for line in counts_lines(manifest["counts"]):
-        err_console.print(f"[dim]{line}[/dim]", highlight=False)
-    console.print(metrics_table(evaluation.summary, title=f"{manifest['recipe']}  ({run_dir})"))
+    if not quiet:
+        for line in counts_lines(manifest["counts"]):
+            err_console.print(line, style="dim", highlight=False, markup=False)
+    table = summary_table(
+        evaluation.summary,
+        evaluation.per_user,
+        baseline=baseline,
+        title=f"{manifest['recipe']}  ({run_dir})",
+    )
+    if output == "table":
+        console.print(table.to_rich(console.width, rows))
+    else:
+        print(table.to_markdown(rows) if output == "markdown" else table.to_csv(), end="")
 
 
 @user_errors
@@ -89,6 +137,9 @@ def run(
     results_dir: ResultsOpt = None,
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
+    output: FormatOpt = "table",
+    rows: RowsOpt = "metrics",
+    baseline: BaselineOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -99,6 +150,9 @@ def run(
     from recsys_cli.experiment import run_recipe
 
     recipe, pending = _pending_run(recipe_path, overrides, results_dir)
+    names = [m.label for m in recipe.models]
+    names += [f"{label}+{v.name}" for label in names for v in recipe.variants if label in v.models]
+    output = _display(output, as_json, rows, baseline, names)
     step = progress_step(quiet)
     if workers or scheduler:
         from recsys_cli.distributed import connect, run_recipe_distributed
@@ -110,7 +164,7 @@ def run(
     else:
         with pending:
             manifest, evaluation = run_recipe(recipe, pending.path, data_dir, step)
-    _show(evaluation, manifest, pending.final, as_json, quiet)
+    _show(evaluation, manifest, pending.final, output, quiet, rows, baseline)
 
 
 @user_errors
@@ -161,6 +215,9 @@ def evaluate(
     ] = None,
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
+    output: FormatOpt = "table",
+    rows: RowsOpt = "metrics",
+    baseline: BaselineOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
@@ -188,12 +245,15 @@ def evaluate(
     if min(chosen_cutoffs) < 1:
         raise UserError("--cutoffs: cutoffs must be positive integers")
     manifest = load_manifest(run_dir)
+    output = _display(output, as_json, rows, baseline, manifest["lists"])
     if slice_ is not None:
         if manifest.get("seeds"):
             raise UserError(
                 f"--slice: {run_dir} is a multi-seed run; slice one seed: {run_dir}/seeds/seed-N"
             )
-        _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, as_json)
+        if baseline is not None:
+            raise UserError("--baseline: slices are not tested; compare the whole run instead")
+        _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, output, rows)
         return
     if (workers or scheduler) and not manifest.get("seeds"):
         from recsys_cli.distributed import connect, evaluate_run_sharded
@@ -215,14 +275,16 @@ def evaluate(
         with PendingRun(run_dir / "evals", "eval") as pending:
             save_evaluation(evaluation, pending.path)
         target = pending.final
-    _show(evaluation, manifest, target, as_json, quiet)
+    _show(evaluation, manifest, target, output, quiet, rows, baseline)
 
 
-def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, as_json) -> None:
+def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, output, rows) -> None:
+    import polars as pl
+
     from recsys_cli.evaluation.slices import sliced_summaries
     from recsys_cli.experiment import context_for_run, evaluate_run, load_manifest
     from recsys_cli.metrics import metric_kind
-    from recsys_cli.results.report import metrics_table
+    from recsys_cli.results.report import summary_table
 
     beyond = any(metric_kind(m) != "accuracy" for m in metrics)
     context = context_for_run(run_dir, data_dir) if beyond else None
@@ -231,11 +293,19 @@ def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, as_json) -> None:
         return evaluate_run(run_dir, cutoffs, metrics, context=context, truth_items=truth_items)
 
     slices = sliced_summaries(run_dir, kind, evaluate)
-    if as_json:
+    if output == "json":
         print(json.dumps({name: summary.to_dicts() for name, summary in slices.items()}, indent=2))
         return
+    if output == "csv":
+        sliced = [s.select(pl.lit(name).alias("slice"), pl.all()) for name, s in slices.items()]
+        print(summary_table(pl.concat(sliced)).to_csv(), end="")
+        return
     for name, summary in slices.items():
-        console.print(metrics_table(summary, title=f"{kind}: {name}"))
+        table = summary_table(summary, title=f"{kind}: {name}")
+        if output == "table":
+            console.print(table.to_rich(console.width, rows))
+        else:
+            print(table.to_markdown(rows))
     cold = load_manifest(run_dir)["counts"].get("cold_users_excluded", 0)
     if kind == "user_activity" and cold:
         err_console.print(f"[dim]cold users (no training history): {cold:,}, not evaluable[/dim]")

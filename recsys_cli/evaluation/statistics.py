@@ -36,7 +36,7 @@ from recsys_cli.errors import UserError
 
 if TYPE_CHECKING:
     import polars as pl
-    from rich.table import Table
+    from rich.console import Group
 
 Correction = Literal["holm", "bh", "none"]
 PrimaryTest = Literal["t", "wilcoxon"]
@@ -390,19 +390,26 @@ class ComparisonReport:
             )
         return out
 
-    def to_rich_table(self) -> Table:
-        """A rich Table with marks on significant model values and the legend as caption."""
-        from rich.table import Table
+    def to_rich(self, width: int) -> Group:
+        """Tables that fit `width` columns (model and metric repeated in each block; no value is
+        cut), with significant rows in bold, then the legend."""
+        from rich.console import Group
+        from rich.text import Text
 
-        table = Table(
+        from recsys_cli.results.report import fit_tables
+
+        rows = [
+            ([Text(cell) for cell in cells], "bold" if r.significant else None)
+            for cells, r in zip(self._display_rows(), self.rows, strict=True)
+        ]
+        tables = fit_tables(
+            self._DISPLAY_HEADER,
+            rows,
+            width,
+            fixed=2,
             title=f"Paired comparison against {self.baseline}",
-            caption=self.legend(),
         )
-        for i, name in enumerate(self._DISPLAY_HEADER):
-            table.add_column(name, justify="left" if i < 2 else "right", no_wrap=i >= 2)
-        for cells, r in zip(self._display_rows(), self.rows, strict=True):
-            table.add_row(*cells, style="bold" if r.significant else None)
-        return table
+        return Group(*tables, Text(self.legend(), style="dim"))
 
     def to_markdown(self) -> str:
         """A GitHub-flavoured Markdown table followed by the legend."""
@@ -643,4 +650,138 @@ def compare(
         confidence=confidence,
         n_resamples=n_resamples,
         seed=seed,
+    )
+
+
+def pair_on_shared_users(
+    per_user: pl.DataFrame,
+) -> tuple[pl.DataFrame, dict[str, tuple[int, dict[str, int]]]]:
+    """Keep, for each beyond-accuracy metric@k, only the users every model has a value for.
+
+    A beyond-accuracy value can be undefined for a user in one model and not in another (stored
+    as an absent row, e.g. ILD of a list shorter than 2), and a paired test needs the same users
+    in every model. Accuracy metrics stay strict: a mismatch there means different test sets,
+    which `compare` refuses. Returns the kept rows and, per metric@k that lost users, their
+    number and how many of them each model lacks ({"ild@10": (3, {"EASE+mmr": 3})}).
+    """
+    import polars as pl
+
+    from recsys_cli.metrics import metric_kind
+
+    n_models = per_user["model"].n_unique()
+    names = per_user["metric"].unique().to_list()
+    beyond = [name for name in names if metric_kind(name) != "accuracy"]
+    keys = ["metric", "cutoff", "user"]
+    counts = (
+        per_user.filter(pl.col("metric").is_in(beyond)).group_by(keys).agg(pl.len().alias("_n"))
+    )
+    partial = counts.filter(pl.col("_n") < n_models).select(keys)
+    if partial.is_empty():
+        return per_user, {}
+    lost = partial.group_by("metric", "cutoff").agg(pl.len().alias("_lost"))
+    present = (
+        per_user.join(partial, on=keys, how="semi")
+        .group_by("metric", "cutoff", "model")
+        .agg(pl.len().alias("_present"))
+    )
+    models = per_user.select("model").unique(maintain_order=True)
+    lacking = (
+        lost.join(models, how="cross")
+        .join(present, on=["metric", "cutoff", "model"], how="left")
+        .with_columns((pl.col("_lost") - pl.col("_present").fill_null(0)).alias("_lacking"))
+        .filter(pl.col("_lacking") > 0)
+        .sort("metric", "cutoff", maintain_order=True)
+    )
+    left_out: dict[str, tuple[int, dict[str, int]]] = {}
+    for metric, cutoff, model, lost_users, n in lacking.select(
+        "metric", "cutoff", "model", "_lost", "_lacking"
+    ).iter_rows():
+        left_out.setdefault(f"{metric}@{cutoff}", (lost_users, {}))[1][model] = n
+    return per_user.join(partial, on=keys, how="anti"), left_out
+
+
+@dataclass(frozen=True)
+class TableMarks:
+    """Significance marks of a summary table (see `table_marks`).
+
+    `best`: metric@k -> the model better than every other one; `versus`: (metric@k, model) ->
+    +1 / -1 for a mean significantly higher / lower than the baseline's; `tested`: the metric@k
+    labels that had per-user values (catalogue-level metrics have none); `n_best_tests` and
+    `n_baseline_tests`: the sizes of the two Holm families.
+    """
+
+    best: dict[str, str]
+    versus: dict[tuple[str, str], int]
+    tested: tuple[str, ...]
+    n_best_tests: int
+    n_baseline_tests: int
+    baseline: str | None
+    alpha: float
+
+
+def table_marks(
+    per_user: pl.DataFrame,
+    metrics: Sequence[str],
+    *,
+    baseline: str | None = None,
+    alpha: float = 0.05,
+) -> TableMarks:
+    """Which model is significantly best on each metric@k, and which differ from a baseline.
+
+    Best: the model with the best mean (highest, or lowest for a lower-is-better metric) is
+    compared with every other model by a paired t-test; it is marked only when all its tests
+    reject at `alpha` after Holm's correction over every best-versus-other test of the table.
+    Baseline: every model against `baseline` by a paired t-test, Holm-corrected over all model x
+    metric tests (the same family as `compare`). Users must already be paired
+    (`pair_on_shared_users`). Holm (1979); Sakai (2014).
+    """
+    from recsys_cli.metrics import lower_is_better
+
+    best_tests: list[tuple[str, str, float]] = []
+    baseline_tests: list[tuple[str, str, float, float]] = []
+    tested = []
+    for label in dict.fromkeys(metrics):
+        name, cutoff = _parse_metric(label)
+        models = (
+            per_user.filter((per_user["metric"] == name) & (per_user["cutoff"] == cutoff))["model"]
+            .unique(maintain_order=True)
+            .to_list()
+        )
+        if not models:
+            continue
+        tested.append(label)
+        reference = baseline if baseline in models else models[0]
+        wide = _paired_table(per_user, reference, name, cutoff, label)
+        values = {m: wide[m].to_numpy().astype(np.float64, copy=False) for m in models}
+        sign = -1.0 if lower_is_better(name) else 1.0
+        best = max(models, key=lambda m: sign * float(values[m].mean()))
+        for model in models:
+            if model != best:
+                p = paired_t_test(values[model], values[best]).p_value
+                best_tests.append((label, best, p))
+        if baseline in models:
+            for model in models:
+                if model != baseline:
+                    t = paired_t_test(values[baseline], values[model])
+                    baseline_tests.append((label, model, t.statistic, t.p_value))
+    best_adjusted = holm_adjust([p for _, _, p in best_tests])
+    rejected: dict[str, bool] = {}
+    for (label, _, _), p in zip(best_tests, best_adjusted, strict=True):
+        # NaN < alpha is False: an undefined test never makes a model the best.
+        rejected[label] = rejected.get(label, True) and bool(p < alpha)
+    winners = {label: model for label, model, _ in best_tests}
+    baseline_adjusted = holm_adjust([p for *_, p in baseline_tests])
+    versus = {
+        (label, model): int(math.copysign(1, t))
+        for (label, model, t, _), p in zip(baseline_tests, baseline_adjusted, strict=True)
+        if p < alpha and t != 0
+    }
+    return TableMarks(
+        best={label: winners[label] for label, ok in rejected.items() if ok},
+        versus=versus,
+        tested=tuple(tested),
+        n_best_tests=len(best_tests),
+        n_baseline_tests=len(baseline_tests),
+        baseline=baseline,
+        alpha=alpha,
     )

@@ -27,6 +27,18 @@ KINDS = {"accuracy": ACCURACY, "beyond-accuracy": BEYOND_ACCURACY, "business": B
 CATALOGUE_LEVEL = frozenset({"coverage", "gini", "provider_gini"})
 # The one place that says which direction is better (report bolding, Pareto fronts, sweeps).
 LOWER_IS_BETTER = frozenset({"gini", "provider_gini", "miscalibration", "arp", "popularity_lift"})
+# When a per-user metric has no value for a user (NaN, stored as an absent row); the others are
+# defined for every evaluated user.
+UNDEFINED_WHEN = {
+    "ild": "the list holds fewer than 2 items",
+    "novelty": "the list is empty",
+    "arp": "the list is empty",
+    "aplt": "the list is empty",
+    "exposure_share": "the list is empty",
+    "discovery": "the list is empty",
+    "popularity_lift": "the list is empty or the user's training items have no popularity",
+    "miscalibration": "the user's training items have no genres",
+}
 # Item columns a metric reads from the dataset's items table.
 REQUIRED_COLUMNS = {
     "ild": "genres",

@@ -61,37 +61,106 @@ def test_runs_with_different_splits_are_refused(tmp_path, recipe):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_runs_with_the_same_split_are_compared_across_runs(tmp_path, recipe):
+def test_runs_with_the_same_split_get_short_labels_a_legend_and_an_inferred_baseline(
+    tmp_path, recipe
+):
     first = run(recipe, tmp_path / "a")
-    second = run(recipe, tmp_path / "b", "models[1].params.l2=100.0")
+    second = run(recipe, tmp_path / "b", "models[1].params.l2=100.0", 'models[1].label="ease100"')
+    args = ["compare", str(first), str(second), "--metric", "ndcg@5"]
+    result = runner.invoke(app, [*args, "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert f"A: {first}" in result.stdout and f"B: {second}" in result.stdout
+    assert "| A:ease | ndcg@5 |" in result.stdout and "| B:ease100 | ndcg@5 |" in result.stdout
+    # A name found in one run only is that run's; one found in both must be qualified.
+    inferred = runner.invoke(app, [*args, "--baseline", "ease100", "--json"])
+    assert inferred.exit_code == 0, inferred.output
+    payload = json.loads(inferred.stdout)
+    assert payload["baseline"] == "B:ease100"
+    assert payload["runs"] == {"A": str(first), "B": str(second)}
+    ambiguous = runner.invoke(app, [*args, "--baseline", "popularity"])
+    assert ambiguous.exit_code == 2
+    assert ambiguous.stderr.strip() == (
+        "error: --baseline: 'popularity' is in several runs; name one of A:popularity, B:popularity"
+    )
+    qualified = runner.invoke(app, [*args, "--baseline", "B:popularity", "--json"])
+    assert json.loads(qualified.stdout)["baseline"] == "B:popularity"
+
+
+GROUPS = """
+[groups]
+tail = { popularity_below = 0.5 }
+"""
+
+
+def test_metric_names_with_brackets_survive_the_terminal_table(tmp_path, recipe):
+    recipe.write_text(
+        recipe.read_text().replace(
+            "candidates = 20",
+            'candidates = 20\nmetrics = ["ndcg", "novelty", "exposure_share[tail]"]',
+        )
+        + GROUPS
+    )
+    run_dir = run(recipe, tmp_path / "r")
     result = runner.invoke(
-        app,
-        [
-            "compare",
-            str(first),
-            str(second),
-            "--metric",
-            "ndcg@5",
-            "--baseline",
-            f"{first.name}/ease",
-            "--format",
-            "markdown",
-        ],
+        app, ["compare", str(run_dir), "--metric", "exposure_share[tail]@5"], env={"COLUMNS": "100"}
     )
     assert result.exit_code == 0, result.output
-    assert f"{second.name}/ease" in result.stdout
+    assert "exposure_share[tail]@5" in result.stdout
+    assert "exposure_share@5" not in result.stdout  # rich read [tail] as markup before
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    assert "…" not in result.stdout
 
 
-def test_undefined_beyond_accuracy_values_pair_on_shared_users_only():
-    from recsys_cli.cli.compare import _defined_for_all
-
-    rows = [("a", u, "ild", 10, 0.5) for u in ("u1", "u2", "u3")]
-    rows += [("b", u, "ild", 10, 0.7) for u in ("u1", "u3")]  # u2's list was too short
-    rows += [(m, u, "ndcg", 10, 0.1) for m in "ab" for u in ("u1", "u2", "u3")]
-    per_user = pl.DataFrame(
-        rows, schema=["model", "user", "metric", "cutoff", "value"], orient="row"
+def test_users_left_out_are_reported_for_the_compared_metrics_only_with_the_reason(
+    tmp_path, recipe
+):
+    recipe.write_text(
+        recipe.read_text().replace(
+            "candidates = 20", 'candidates = 20\nmetrics = ["ndcg", "novelty"]'
+        )
     )
-    kept, dropped = _defined_for_all(per_user)
-    assert dropped == {"ild@10": 1}
-    assert kept.filter(pl.col("metric") == "ild")["user"].unique().sort().to_list() == ["u1", "u3"]
-    assert kept.filter(pl.col("metric") == "ndcg").height == 6  # accuracy untouched
+    run_dir = run(recipe, tmp_path / "r")
+    per_user = pl.read_parquet(run_dir / "per_user.parquet")
+    users = per_user["user"].unique().sort()[:3].to_list()
+    # What an empty list leaves for novelty: no row for those users in one model.
+    undefined = (
+        (pl.col("model") == "ease")
+        & (pl.col("metric") == "novelty")
+        & (pl.col("user").is_in(users))
+    )
+    per_user.filter(~undefined).write_parquet(run_dir / "per_user.parquet")
+    accuracy = runner.invoke(app, ["compare", str(run_dir), "--metric", "ndcg@10"])
+    assert accuracy.exit_code == 0, accuracy.output
+    assert "left out" not in accuracy.stderr
+    novelty = runner.invoke(app, ["compare", str(run_dir), "--metric", "novelty@10", "--json"])
+    assert novelty.exit_code == 0, novelty.output
+    assert (
+        "novelty@10: 3 users left out of the paired tests, having no value in ease (3) "
+        "(novelty is undefined when the list is empty)" in " ".join(novelty.stderr.split())
+    )
+    assert {row["n_users"] for row in json.loads(novelty.stdout)["rows"]} == {
+        per_user["user"].n_unique() - 3
+    }
+
+
+def test_re_evaluations_are_comparable(tmp_path, recipe):
+    run_dir = run(recipe, tmp_path / "r")
+    assert runner.invoke(app, ["eval", str(run_dir), "--cutoffs", "3", "-q"]).exit_code == 0
+    (evaluation,) = (run_dir / "evals").iterdir()
+    direct = runner.invoke(app, ["compare", str(evaluation), "--json"])
+    assert direct.exit_code == 0, direct.output
+    assert json.loads(direct.stdout)["metrics"][0] == "ndcg@3"
+    looked_up = runner.invoke(app, ["compare", str(run_dir), "--metric", "ndcg@3,ndcg@5", "--json"])
+    assert looked_up.exit_code == 0, looked_up.output
+    assert f"ndcg@3: from {evaluation}" in " ".join(looked_up.stderr.split())
+    rows = {(r["model"], r["metric"]): r for r in json.loads(looked_up.stdout)["rows"]}
+    for row in json.loads(direct.stdout)["rows"]:
+        if row["metric"] == "ndcg@3":
+            assert rows[(row["model"], "ndcg@3")]["t_pvalue"] == row["t_pvalue"]
+    assert ("ease", "ndcg@5") in rows  # from the run itself
+    missing = runner.invoke(app, ["compare", str(run_dir), "--metric", "ndcg@4"])
+    assert missing.exit_code == 2
+    message = " ".join(missing.stderr.split())
+    assert f"evals/{evaluation.name}: ndcg@3" in message
+    assert f"rank eval {run_dir} --cutoffs 4 --metrics ndcg" in message
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -472,10 +472,20 @@ def test_dict_replaces_nan_with_none() -> None:
 
 
 def test_rich_table(report: ComparisonReport) -> None:
-    table = report.to_rich_table()
-    assert [c.header for c in table.columns] == HEADER
+    (table, legend) = report.to_rich(250).renderables
+    assert [c.header.plain for c in table.columns] == HEADER
     assert table.row_count == len(report.rows)
     console = Console(record=True, width=250)
-    console.print(table)
+    console.print(table, legend)
     text = console.export_text()
     assert T_MARK in text and "paired bootstrap" in text
+
+
+def test_rich_table_fits_narrow_consoles_without_cutting_values(report: ComparisonReport) -> None:
+    console = Console(record=True, width=80)
+    console.print(report.to_rich(80))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for r in report.rows:
+        assert f"{r.baseline_mean:.4f}" in text and f"{r.effect_size:.3f}" in text
