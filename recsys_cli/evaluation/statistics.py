@@ -672,8 +672,18 @@ def pair_on_shared_users(
     names = per_user["metric"].unique().to_list()
     beyond = [name for name in names if metric_kind(name) != "accuracy"]
     keys = ["metric", "cutoff", "user"]
+    # Only a metric@k with fewer rows than models x users can have a user some model lacks.
+    rows = per_user.filter(pl.col("metric").is_in(beyond))
+    short = (
+        rows.group_by("metric", "cutoff")
+        .agg((pl.len() < n_models * pl.col("user").n_unique()).alias("_short"))
+        .filter("_short")
+        .drop("_short")
+    )
     counts = (
-        per_user.filter(pl.col("metric").is_in(beyond)).group_by(keys).agg(pl.len().alias("_n"))
+        rows.join(short, on=["metric", "cutoff"], how="semi")
+        .group_by(keys)
+        .agg(pl.len().alias("_n"))
     )
     partial = counts.filter(pl.col("_n") < n_models).select(keys)
     if partial.is_empty():
@@ -740,18 +750,16 @@ def table_marks(
     best_tests: list[tuple[str, str, float]] = []
     baseline_tests: list[tuple[str, str, float, float]] = []
     tested = []
+    parts = per_user.partition_by("metric", "cutoff", as_dict=True, maintain_order=True)
     for label in dict.fromkeys(metrics):
         name, cutoff = _parse_metric(label)
-        models = (
-            per_user.filter((per_user["metric"] == name) & (per_user["cutoff"] == cutoff))["model"]
-            .unique(maintain_order=True)
-            .to_list()
-        )
-        if not models:
+        part = parts.get((name, cutoff))
+        if part is None:
             continue
+        models = part["model"].unique(maintain_order=True).to_list()
         tested.append(label)
         reference = baseline if baseline in models else models[0]
-        wide = _paired_table(per_user, reference, name, cutoff, label)
+        wide = _paired_table(part, reference, name, cutoff, label)
         values = {m: wide[m].to_numpy().astype(np.float64, copy=False) for m in models}
         sign = -1.0 if lower_is_better(name) else 1.0
         best = max(models, key=lambda m: sign * float(values[m].mean()))
