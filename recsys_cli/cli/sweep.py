@@ -326,49 +326,42 @@ def analyse(points, axes, pareto, objective, maximize, constraints, rows, refere
 
 
 def _render(analysis: dict) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
 
+    from recsys_cli.results.report import fit_tables
     from recsys_cli.results.sweep_plot import number, point_label, short_keys, terminal_plot
 
     metrics = list(
         dict.fromkeys(analysis["pareto_metrics"] + list(analysis["entries"][0]["metrics"]))
     )
     short = short_keys(analysis["grid"])
-    reference = ", ".join(f"{m}={v:.4f}" for m, v in analysis["reference"].items())
-    table = Table(
-        title=f"sweep {analysis['recipe']}  ({analysis['sweep_dir']})",
-        title_justify="left",
-        caption=f"hypervolume {analysis['hypervolume']:.6g}; reference point {reference} "
-        f"({analysis['reference_rule']}); blank: the key does not change the row",
-        caption_justify="left",
-    )
-    table.add_column("#", justify="right")
-    for key in short.values():
-        table.add_column(escape(key), justify="right", overflow="fold")
-    table.add_column("row", overflow="fold")
-    for metric in metrics:
-        table.add_column(escape(metric), justify="right", overflow="fold")
-    table.add_column("pareto", justify="center")
-    if analysis["constraints"]:
-        table.add_column("feasible", justify="center")
+    reference = ", ".join(f"{m}={analysis['reference'][m]:.4f}" for m in analysis["pareto_metrics"])
+    marks = ["pareto"] + ["feasible"] * bool(analysis["constraints"])
+    # The point, its grid values, row and marks repeat in every block of metric columns.
+    headers = ["#", *short.values(), "row", *marks, *metrics]
+    rows = []
     for e in analysis["entries"]:
-        cells = [str(e["point"]), *(escape(str(e["grid"].get(k, ""))) for k in short)]
-        cells.append(escape(e["row"]))
-        cells += [f"{number(e['metrics'][m]):.4f}" for m in metrics]
+        cells = [str(e["point"]), *(str(e["grid"].get(k, "")) for k in short), e["row"]]
         cells.append("*" if e["pareto"] else "")
         if analysis["constraints"]:
             cells.append("yes" if e["feasible"] else "no")
-        table.add_row(*cells, style="bold" if e is analysis["best"] else None)
-    console.print(table)
+        cells += [f"{number(e['metrics'][m]):.4f}" for m in metrics]
+        rows.append(([Text(c) for c in cells], "bold" if e is analysis["best"] else None))
+    title = f"sweep {analysis['recipe']}  ({analysis['sweep_dir']})"
+    fixed = len(headers) - len(metrics)
+    for table in fit_tables(headers, rows, console.width, fixed=fixed, title=title):
+        console.print(table)
+    if any(len(e["grid"]) < len(short) for e in analysis["entries"]):
+        console.print("(a blank grid value: that key does not change the row)", highlight=False)
     for line in terminal_plot(analysis):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"hypervolume of the front in ({', '.join(analysis['pareto_metrics'])}): "
-        f"{analysis['hypervolume']:.6g} (reference point: {analysis['reference_rule']}: "
-        f"{reference})",
+        f"{analysis['hypervolume']:.6g}; reference point {reference} "
+        f"({analysis['reference_rule']})",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
     if analysis["objective"]:
         goal = "max" if analysis["maximize"] else "min"
@@ -382,6 +375,7 @@ def _render(analysis: dict) -> None:
             console.print(
                 f"no feasible point: no entry satisfies {' and '.join(analysis['constraints'])}",
                 markup=False,
+                soft_wrap=True,
             )
         else:
             console.print(
@@ -390,9 +384,10 @@ def _render(analysis: dict) -> None:
                 f"(run {best['run_dir']})",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
             )
     figures = ", ".join(f"{analysis['sweep_dir']}/{name}" for name in analysis["figures"])
-    console.print(f"figure: {figures}", highlight=False, markup=False)
+    console.print(f"figure: {figures}", highlight=False, markup=False, soft_wrap=True)
     err_console.print(
         f"[dim]{analysis['combinations']} grid combinations, {len(analysis['entries'])} distinct "
         f"entries in {analysis['runs']} runs[/dim]"

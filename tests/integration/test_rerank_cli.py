@@ -248,6 +248,7 @@ def test_a_product_grid_runs_each_distinct_point_once_and_draws_a_figure(tmp_pat
         assert text in svg, text
     assert svg.count('id="axes_') == 1
     out = result.stdout
+    assert "…" not in out  # no value cut at 80 columns: the table splits into blocks
     assert "reference point ndcg@10=" in out  # under the table
     assert "ild@10 (higher is better)" in out and "ndcg@10 (higher is better)" in out
     assert "legend: A/a ease+mmr; B/b popularity+fair; C/c ease+fair" in out
