@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from recsys_cli import __version__
-from recsys_cli.cli import bench, compare, datasets, run, sweep
+from recsys_cli.cli import bench, compare, datasets, run, sweep, tune
 from recsys_cli.cli.app import Typer
 
 app = Typer(
@@ -23,6 +23,7 @@ app.command("eval")(run.evaluate)
 app.command("recipes")(run.recipes)
 app.command("compare")(compare.compare)
 app.command("sweep")(sweep.sweep)
+app.command("tune")(tune.tune)
 app.command("bench")(bench.bench)
 app.add_typer(datasets.app, name="datasets")
 

@@ -24,8 +24,9 @@ from recsys_cli.config.validate import build, coerce, join, nearest, plain_name,
 from recsys_cli.errors import RecipeError
 from recsys_cli.models.registry import model_class, model_names, model_params_class
 
-_PATH_TOKEN = re.compile(r"([A-Za-z_][\w\-]*)|\[(\d+)\]")
-_KEY_PATH = re.compile(r"[A-Za-z_][\w\-]*(\.[A-Za-z_][\w\-]*|\[\d+\])*")
+# Names may hold ':' after the first character: blend weights such as `group:tail`.
+_PATH_TOKEN = re.compile(r"([A-Za-z_][\w\-:]*)|\[(\d+)\]")
+_KEY_PATH = re.compile(r"[A-Za-z_][\w\-:]*(\.[A-Za-z_][\w\-:]*|\[\d+\])*")
 _MODEL_KEYS = ("name", "label", "params")
 _VARIANT_KEYS = ("name", "models", "length", "chain")
 _BLEND_OBJECTIVES = ("relevance", "novelty", "popularity")
@@ -129,6 +130,7 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     """Validate a parsed recipe table; model params are checked against each model's schema,
     rerank steps against each reranker's, and every group or metric name must exist."""
     raw = dict(raw)
+    raw.pop("tune", None)  # read by `rank tune` alone (recsys_cli.tuning); a run ignores it
     models = raw.pop("models", None)
     variants = raw.pop("variants", [])
     groups = raw.pop("groups", {})

@@ -69,6 +69,9 @@ class SplitConfig:
     fold_in: float = 0.8
     new_users: Literal["exclude", "fold_in"] = "exclude"
     evaluate_on: Literal["test", "validation"] = "test"
+    # When test is evaluated, the models also learn from the validation part; false: from the
+    # training part alone (as while tuning: `rank tune` with refit = false), validation unused.
+    train_on_validation: bool = True
     seed: int | None = None  # the split's own seed; default: the recipe seed
 
     def __post_init__(self) -> None:

@@ -50,11 +50,12 @@ def split(frame: pl.DataFrame, config: SplitConfig, seed: int) -> Split:
 def assemble(
     parts: dict[str, pl.DataFrame], config: SplitConfig, notes: dict[str, int | str] | None = None
 ) -> Split:
-    """Fit = train (+ validation when test is evaluated); notes gain every part's size."""
+    """Fit = train (+ validation when test is evaluated and `train_on_validation`); notes gain
+    every part's size."""
     on_validation = config.evaluate_on == "validation"
     target = "validation" if on_validation else "test"
     fit = [parts["train"]]
-    if not on_validation and "validation" in parts:
+    if not on_validation and "validation" in parts and config.train_on_validation:
         fit += [parts["validation"], parts.get("validation_input", parts["train"].clear())]
     empty = parts["train"].clear()
     extra = parts.get(f"{target}_input", empty)

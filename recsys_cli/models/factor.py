@@ -49,6 +49,15 @@ class ALSParams:
     iterations: int = 15
     num_threads: int = 0
 
+    # `rank tune`'s default ranges; implicit does not scale regularization by the number of
+    # interactions (Rendle et al., RecSys 2022: more factors need more regularization).
+    SEARCH_SPACE = {
+        "factors": {"low": 16, "high": 256, "log": True},
+        "regularization": {"low": 1e-3, "high": 100.0, "log": True},
+        "alpha": {"low": 0.1, "high": 100.0, "log": True},
+        "iterations": {"low": 5, "high": 50},
+    }
+
     def __post_init__(self) -> None:
         if self.factors < 1 or self.iterations < 1 or self.regularization < 0:
             raise ValueError("factors and iterations must be >= 1, regularization >= 0")
@@ -86,6 +95,13 @@ class BPRParams:
     iterations: int = 100
     # One thread keeps training bit-reproducible (implicit's BPR is Hogwild across threads).
     num_threads: int = 1
+
+    SEARCH_SPACE = {  # `rank tune`'s default ranges
+        "factors": {"low": 16, "high": 256, "log": True},
+        "learning_rate": {"low": 1e-3, "high": 0.1, "log": True},
+        "regularization": {"low": 1e-5, "high": 0.1, "log": True},
+        "iterations": {"low": 10, "high": 200, "log": True},
+    }
 
     def __post_init__(self) -> None:
         if self.factors < 1 or self.iterations < 1 or self.learning_rate <= 0:

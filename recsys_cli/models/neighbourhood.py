@@ -83,6 +83,12 @@ class ItemKNNParams:
     neighbors: int = 100
     shrink: float = 10.0
 
+    # `rank tune`'s default ranges ([tune.params] syntax; Dacrema et al., RecSys 2019).
+    SEARCH_SPACE = {
+        "neighbors": {"low": 5, "high": 1000, "log": True},
+        "shrink": {"low": 0.0, "high": 1000.0},
+    }
+
     def __post_init__(self) -> None:
         if self.neighbors < 1 or self.shrink < 0:
             raise ValueError("neighbors must be >= 1 and shrink >= 0")
@@ -120,6 +126,12 @@ class RP3betaParams:
     beta: float = 0.5
     neighbors: int = 100
     pruning: Literal["rows", "columns"] = "rows"
+
+    SEARCH_SPACE = {  # `rank tune`'s default ranges (Paudel et al. 2017; Dacrema et al. 2019)
+        "alpha": {"low": 0.05, "high": 2.0},
+        "beta": {"low": 0.0, "high": 1.0},
+        "neighbors": {"low": 5, "high": 1000, "log": True},
+    }
 
     def __post_init__(self) -> None:
         if self.neighbors < 1 or self.alpha <= 0:
@@ -170,6 +182,8 @@ def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
 @dataclass(frozen=True)
 class EASEParams:
     l2: float = 500.0
+
+    SEARCH_SPACE = {"l2": {"low": 1.0, "high": 1e5, "log": True}}  # `rank tune`'s default range
 
     def __post_init__(self) -> None:
         if self.l2 <= 0:

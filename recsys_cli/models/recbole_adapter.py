@@ -151,6 +151,12 @@ class RecBoleParams:
     # evaluator, full ranking) and keep the best epoch's weights; 0 = train every epoch.
     patience: int = 0
 
+    SEARCH_SPACE = {  # `rank tune`'s default ranges, shared by every RecBole model
+        "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+        "embedding_size": {"choices": [32, 64, 128]},
+        "epochs": {"low": 10, "high": 100},
+    }
+
     def __post_init__(self) -> None:
         if min(self.epochs, self.embedding_size, self.train_batch_size, self.eval_batch_size) < 1:
             raise ValueError("epochs, embedding_size and batch sizes must be >= 1")

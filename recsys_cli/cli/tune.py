@@ -1,0 +1,137 @@
+"""`rank tune`: search parameters on the validation part, confirm the best once on test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recsys_cli.cli.common import console, err_console, progress_step, user_errors
+from recsys_cli.cli.run import (
+    DataOpt,
+    JsonOpt,
+    QuietOpt,
+    RecipeArg,
+    ResultsOpt,
+    SetOpt,
+    VerboseOpt,
+)
+from recsys_cli.errors import RecipeError
+
+StudyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--study",
+        help="Study directory (default: <results dir>/tune-<recipe name>); an existing one is "
+        "resumed. Several processes may run the same study at once.",
+    ),
+]
+
+
+@user_errors
+def tune(
+    recipe_path: RecipeArg,
+    study: StudyOpt = None,
+    overrides: SetOpt = None,
+    results_dir: ResultsOpt = None,
+    data_dir: DataOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Tune the parameters of the recipe's [tune] table on the validation part.
+
+    Every trial is scored on the validation part of the split; the test part is read once, at
+    the end, for the best configuration (one objective) or every Pareto-optimal one (several),
+    after refitting on training + validation unless refit = false. Prints validation and test
+    side by side and writes the study directory: Optuna journal, trials.parquet, best.toml (or
+    pareto/*.toml), the test runs and history.png (and pareto.png). Running it again resumes the
+    study; a kill -9 loses at most the trials in flight."""
+    from recsys_cli.config.loader import load_raw
+    from recsys_cli.results.store import results_root
+    from recsys_cli.tuning.spec import parse_tune
+    from recsys_cli.tuning.tune import default_study_dir
+    from recsys_cli.tuning.tune import tune as run_tune
+
+    raw, recipe = load_raw(recipe_path, overrides or [])
+    try:
+        spec = parse_tune(raw, recipe)
+    except RecipeError as error:
+        message = str(error).removeprefix(f"{error.path}: ") if error.path else str(error)
+        raise RecipeError(error.path, message, str(recipe_path)) from None
+    study_dir = study or default_study_dir(results_root(results_dir), recipe)
+    step = progress_step(quiet or as_json, verbose)
+    result = run_tune(raw, recipe, spec, study_dir, data_dir, step)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    elif quiet:
+        print(result["study_dir"])
+    else:
+        _render(result)
+
+
+def _short(key: str) -> str:
+    """'models[0].params.l2' -> 'l2'; 'variants[0].chain[1].weights.novelty' -> 'novelty'."""
+    return key.rsplit(".", 1)[-1]
+
+
+def _value(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _render(result: dict) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    metrics = result["metrics"]
+    fitted = "refit on training + validation" if result["refit"] else "fitted on training only"
+    goals = ", ".join(f"{o['direction']} {o['metric']}" for o in result["objectives"])
+    subject = f" subject to {' and '.join(result['constraints'])}" if result["constraints"] else ""
+    table = Table(
+        title=f"tune {result['recipe']}: {goals}{subject}  ({result['study_dir']})",
+        title_justify="left",
+        caption=f"validation: the trial's score; test: read once, {fitted}"
+        + ("; test runs reused (the choice did not change)" if result["test_reused"] else ""),
+        caption_justify="left",
+    )
+    for column in ("row", "trial", "parameters"):
+        table.add_column(column, overflow="fold")
+    for metric in metrics:
+        table.add_column(f"{escape(metric)} val", justify="right")
+        table.add_column(f"{escape(metric)} test", justify="right")
+    for config in result["configurations"]:
+        for row in config["rows"]:
+            params = ", ".join(f"{_short(k)}={_value(v)}" for k, v in row["params"].items())
+            cells = [escape(row["row"]), str(row["trial"]), escape(params)]
+            for metric in metrics:
+                test = row["test"][metric]
+                cells += [f"{row['validation'][metric]:.4f}", f"{test['mean']:.4f}"]
+            table.add_row(*cells)
+    console.print(table)
+    for study in result["studies"]:
+        states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(study["trials"].items()))
+        ran = result["ran"].get(study["name"], 0)
+        console.print(
+            f"{study['name']}: {states} ({ran} run now)", highlight=False, markup=False
+        )
+    if result["hypervolume"] is not None:
+        hv = result["hypervolume"]
+        reference = ", ".join(f"{m}={v:.4f}" for m, v in hv["reference"].items())
+        console.print(
+            f"hypervolume of the feasible validation front: {hv['hypervolume']:.6g} "
+            f"(reference {reference}: {hv['reference_rule']})",
+            highlight=False,
+            markup=False,
+        )
+    if not result["configurations"]:
+        console.print("no feasible trial: nothing was evaluated on test", markup=False)
+    for config in result["configurations"]:
+        console.print(
+            f"recipe: {result['study_dir']}/{config['recipe_file']}  test run: "
+            f"{result['study_dir']}/{config['test_run']}",
+            highlight=False,
+            markup=False,
+        )
+    err_console.print(f"[dim]figures: {', '.join(result['figures'])}[/dim]")

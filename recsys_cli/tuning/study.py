@@ -1,0 +1,311 @@
+"""Optuna studies in a durable study directory, driven by ask/tell.
+
+The storage is an Optuna journal file (`optuna.journal`): every change is one appended,
+fsync'ed line, so a kill -9 loses at most the trials in flight, and several processes may share
+one study (file lock). A trial is COMPLETE only once its validation metrics are stored with its
+values; a trial whose process died stays RUNNING in the journal and is marked FAIL by the next
+process that opens the study (its owner, "HOST PID", is a dead process on this host).
+
+Each trial draws its parameters from a sampler seeded with (seed, trial number), so the same
+seed gives the same trials in one process, and a resumed study continues deterministically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from recsys_cli.errors import UserError
+from recsys_cli.progress import NO_PROGRESS, Progress
+from recsys_cli.tuning.spec import StudySpec, TuneSpec
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "optuna.journal"
+TRIALS = "trials.parquet"
+# Trial user attributes: validation metrics of the row, constraint values (<= 0 is feasible),
+# the process running it, why it failed, and whether it is the recipe's own configuration.
+VALIDATION, CONSTRAINTS, OWNER, ERROR, AS_GIVEN = (
+    "validation",
+    "constraints",
+    "owner",
+    "error",
+    "as_given",
+)
+
+
+def open_storage(study_dir: Path):
+    """The study's journal storage (created when missing)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study_dir.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(study_dir / JOURNAL)))
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines and experimental-feature warnings off while a study runs
+    (rank reports trials itself); its level is restored afterwards."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def _dead(owner_tag: str) -> bool:
+    """True when `owner_tag` ("HOST PID") is a process of this host that no longer exists."""
+    host, _, pid = owner_tag.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def fail_abandoned(study) -> list[int]:
+    """Mark FAIL the RUNNING trials whose process died (kill -9, power loss); returns their
+    numbers. Trials of live processes, or of other hosts, are left alone."""
+    from optuna.trial import TrialState
+
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        tag = trial.user_attrs.get(OWNER)
+        stale = _dead(tag) if tag else _older_than(trial, 60.0)  # killed before it was tagged
+        if stale:
+            # skip_if_finished: another process may have marked it at the same moment
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            failed.append(trial.number)
+    if failed:
+        log.warning("study %s: trials %s were abandoned by a dead process; marked FAIL",
+                    study.study_name, failed)
+    return failed
+
+
+def _older_than(trial, seconds: float) -> bool:
+    from datetime import datetime
+
+    started = trial.datetime_start
+    return started is not None and (datetime.now() - started).total_seconds() > seconds
+
+
+def counted(study) -> int:
+    """Trials that use up the budget: complete, pruned, failed on their parameters (not those
+    abandoned or interrupted, which are run again) and running in other live processes."""
+    from optuna.trial import TrialState
+
+    total = 0
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+            total += 1
+        elif trial.state == TrialState.FAIL and ERROR in trial.user_attrs:
+            total += 1
+    return total
+
+
+def make_sampler(spec: TuneSpec, number: int):
+    """The sampler for trial `number`: its seed is drawn from (spec.seed, number), so trials do
+    not depend on how many processes ran the ones before (Optuna samplers keep their other state
+    in the storage)."""
+    import optuna
+
+    seed = int(np.random.SeedSequence([spec.seed, number]).generate_state(1)[0])
+    n = len(spec.constraints)
+
+    def constraint_values(trial) -> list[float]:
+        return trial.user_attrs.get(CONSTRAINTS, [1.0] * n)
+
+    constraints = constraint_values if n else None
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(
+            population_size=spec.population, seed=seed, constraints_func=constraints
+        )
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constraints_func=constraints)
+
+
+def constraint_values(spec: TuneSpec, metrics: dict[str, float]) -> list[float]:
+    """Optuna's convention, <= 0 when satisfied: the margin by which each constraint holds
+    (negated), or how far it misses (at least 1e-12, so that a strict bound met with equality
+    counts as missed)."""
+    values = []
+    for c in spec.constraints:
+        value = metrics[c.metric]
+        margin = value - c.value if c.op in (">=", ">") else c.value - value
+        holds = bool(c.holds(np.array(value)))
+        values.append(-margin if holds else max(-margin, 1e-12))
+    return values
+
+
+def feasible(spec: TuneSpec, metrics: dict[str, float]) -> bool:
+    return all(bool(c.holds(np.array(metrics[c.metric]))) for c in spec.constraints)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop starting trials once the study has `trials` (None: no limit) or at `deadline`
+    (time.monotonic(); None: no limit)."""
+
+    trials: int | None
+    deadline: float | None
+
+    def allows(self, study) -> bool:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return False
+        return self.trials is None or counted(study) < self.trials
+
+
+def load_study(storage, spec: TuneSpec, study: StudySpec):
+    import optuna
+
+    return optuna.create_study(
+        storage=storage,
+        study_name=study.name,
+        directions=[o.direction for o in spec.objectives],
+        load_if_exists=True,
+    )
+
+
+def enqueue_as_given(optuna_study, study: StudySpec, given: dict) -> None:
+    """On a new study, the recipe's own values (those inside the ranges) are the first trial:
+    the table then shows how the configuration as written scores on validation."""
+    if optuna_study.get_trials(deepcopy=False):
+        return
+    values = {p.key: given[p.key] for p in study.space if p.key in given and p.holds(given[p.key])}
+    if values:
+        optuna_study.enqueue_trial(values, user_attrs={AS_GIVEN: True})
+
+
+def run_trials(
+    optuna_study,
+    spec: TuneSpec,
+    study: StudySpec,
+    evaluate: Callable[[dict], dict[str, float]],
+    budget: Budget,
+    progress: Progress = NO_PROGRESS,
+    after_trial: Callable[[], None] = lambda: None,
+) -> int:
+    """Ask, evaluate on validation and tell until the budget is spent; returns the trials run.
+
+    `evaluate(values)` returns the row's validation metrics (metric@k -> mean). A UserError
+    (a combination of values the recipe refuses) fails that trial and the study goes on; any
+    other exception, Ctrl-C included, marks the trial FAIL and stops."""
+    from optuna.trial import TrialState
+
+    ran = 0
+    while budget.allows(optuna_study):
+        optuna_study.sampler = make_sampler(spec, len(optuna_study.get_trials(deepcopy=False)))
+        trial = optuna_study.ask()
+        trial.set_user_attr(OWNER, owner())
+        try:
+            values = {p.key: p.suggest(trial) for p in study.space}
+            metrics = evaluate(values)
+        except UserError as error:
+            trial.set_user_attr(ERROR, str(error))
+            optuna_study.tell(trial, state=TrialState.FAIL)
+            log.warning("trial %d failed: %s", trial.number, error)
+            ran += 1
+            progress.advance()
+            after_trial()
+            continue
+        except BaseException:
+            optuna_study.tell(trial, state=TrialState.FAIL)  # interrupted: run again on resume
+            raise
+        trial.set_user_attr(VALIDATION, metrics)
+        if spec.constraints:
+            trial.set_user_attr(CONSTRAINTS, constraint_values(spec, metrics))
+        objectives = [metrics[o.metric] for o in spec.objectives]
+        optuna_study.tell(trial, objectives)
+        log.info(
+            "trial %d of %s: %s -> %s",
+            trial.number,
+            study.name,
+            values,
+            ", ".join(f"{o.metric} {v:.6g}" for o, v in zip(spec.objectives, objectives, strict=True)),
+        )
+        ran += 1
+        progress.advance()
+        after_trial()
+    return ran
+
+
+def trials_frame(studies: dict[str, object], spec: TuneSpec) -> pl.DataFrame:
+    """One row per trial that started (every study): study, number, state, as_given, feasible,
+    started, duration_s, error, then `params/KEY` and `validation/METRIC@K` columns. Only
+    COMPLETE trials have validation metrics."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for name, study in studies.items():
+        for t in study.get_trials(deepcopy=False):
+            if t.state == TrialState.WAITING:
+                continue
+            metrics = t.user_attrs.get(VALIDATION, {}) if t.state == TrialState.COMPLETE else {}
+            error = t.user_attrs.get(ERROR)
+            if t.state == TrialState.FAIL and error is None:
+                error = "abandoned or interrupted: run again"
+            row = {
+                "study": name,
+                "number": t.number,
+                "state": t.state.name,
+                "as_given": bool(t.user_attrs.get(AS_GIVEN, False)),
+                "feasible": feasible(spec, metrics) if metrics else None,
+                "started": t.datetime_start,
+                "duration_s": t.duration.total_seconds() if t.duration is not None else None,
+                "error": error,
+            }
+            row.update({f"params/{k}": v for k, v in t.params.items()})
+            row.update({f"validation/{k}": v for k, v in metrics.items()})
+            rows.append(row)
+    schema = {
+        "study": pl.Utf8,
+        "number": pl.Int64,
+        "state": pl.Utf8,
+        "as_given": pl.Boolean,
+        "feasible": pl.Boolean,
+        "started": pl.Datetime("us"),
+        "duration_s": pl.Float64,
+        "error": pl.Utf8,
+    }
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.from_dicts(rows, schema_overrides=schema, infer_schema_length=None).sort(
+        "study", "number"
+    )
+
+
+def write_trials(path: Path, frame: pl.DataFrame) -> None:
+    """Replace the trials table atomically (a uniquely named temporary file, then a rename):
+    readers and concurrent writers never see a partial file."""
+    temp = path.with_name(f".tmp-{path.name}.{secrets.token_hex(6)}")
+    try:
+        frame.write_parquet(temp)
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)

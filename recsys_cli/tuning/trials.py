@@ -1,0 +1,88 @@
+"""Run recipes that differ only in model parameters, variants and groups against one prepared
+dataset: the data are prepared once, and each distinct model configuration is fitted once (a
+trial that changes only reranking reuses the fitted candidates)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+from recsys_cli.config.schema import Recipe
+from recsys_cli.experiment import (
+    Evaluation,
+    ModelOutput,
+    build_context,
+    check_columns_for,
+    evaluate_run,
+    fit_models,
+    needs_context,
+    prepare,
+    save_evaluation,
+    write_run,
+)
+from recsys_cli.progress import Step, silent_step
+
+# Fitted candidates kept (users x eval.candidates items and scores each): enough for rerank-only
+# studies and for the Pareto configurations of one study, small next to the data.
+CACHED_FITS = 8
+
+
+class TrialRunner:
+    """Evaluate recipes sharing `recipe`'s dataset, filter, split, seed and evaluation settings.
+
+    `probes`: recipes whose item-column needs (a reranker's similarity, a group's column) are
+    checked before the first trial, so a bad choice fails in one line, not mid-study."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        data_dir: Path | None = None,
+        step: Step = silent_step,
+        probes: list[Recipe] = (),
+    ):
+        self.data = prepare(recipe, data_dir, step)
+        self.context = None
+        if any(needs_context(r) for r in (recipe, *probes)):
+            with step("item side data for reranking and metrics"):
+                self.context = build_context(recipe, self.data)
+                for probe in probes:
+                    check_columns_for(self.context, probe)
+        self._fitted: OrderedDict[str, ModelOutput] = OrderedDict()
+
+    def _outputs(self, recipe: Recipe, work_dir: Path, step: Step) -> list[ModelOutput]:
+        outputs = []
+        for config in recipe.models:
+            key = json.dumps(
+                [
+                    config.name,
+                    config.label,
+                    dataclasses.asdict(config.params),
+                    recipe.seed,
+                    recipe.eval.candidates,
+                ],
+                sort_keys=True,
+                default=str,
+            )
+            if key in self._fitted:
+                self._fitted.move_to_end(key)
+            else:
+                single = dataclasses.replace(recipe, models=(config,), variants=())
+                [self._fitted[key]] = fit_models(single, self.data, step, work_dir)
+                if len(self._fitted) > CACHED_FITS:
+                    self._fitted.popitem(last=False)
+            outputs.append(self._fitted[key])
+        return outputs
+
+    def run(self, recipe: Recipe, run_dir: Path, step: Step = silent_step) -> Evaluation:
+        """Fit (or reuse), rerank, store and evaluate `recipe` as a complete run in `run_dir`:
+        the same files and metrics as `rank run` of that recipe; `step` shows the fits."""
+        outputs = self._outputs(recipe, run_dir / "models", step)
+        context = self.context.for_recipe(recipe) if self.context is not None else None
+        write_run(recipe, run_dir, self.data, outputs, context)
+        evaluation = evaluate_run(
+            run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context
+        )
+        save_evaluation(evaluation, run_dir)
+        return evaluation

@@ -1,0 +1,281 @@
+"""`rank tune` end to end: a study directory, trials on validation, one read of the test part.
+
+Study directory (default `<results>/tune-<recipe>`; running the command again resumes it):
+  study.json        the recipe (validation split) and [tune] settings the study was made with
+  optuna.journal    Optuna's journal storage (kill -9 safe, shared by concurrent processes)
+  trials.parquet    one row per trial: state, parameters, validation metrics, duration
+  best.toml         one objective: the tuned recipe (test split), reproduced by `rank run`
+  pareto/*.toml     several objectives: one recipe per Pareto-optimal trial
+  test/<run>/       the run directories of the test evaluation (compare them with `rank compare`)
+  tune.json         the result: chosen trials, validation and test metrics side by side
+  history.png, pareto.png, tune.log
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import time
+import tomllib
+from pathlib import Path
+
+from recsys_cli.config.loader import recipe_from_dict, recipe_to_toml
+from recsys_cli.config.schema import Recipe
+from recsys_cli.errors import UserError
+from recsys_cli.progress import Step, silent_step
+from recsys_cli.results.store import PendingRun, read_json, run_log, write_json
+from recsys_cli.tuning.confirm import chosen_trials, front_hypervolume
+from recsys_cli.tuning.space import given_values, set_values
+from recsys_cli.tuning.spec import StudySpec, TuneSpec
+from recsys_cli.tuning.study import (
+    TRIALS,
+    VALIDATION,
+    Budget,
+    counted,
+    enqueue_as_given,
+    fail_abandoned,
+    load_study,
+    open_storage,
+    quiet_optuna,
+    run_trials,
+    trials_frame,
+    write_trials,
+)
+from recsys_cli.tuning.trials import TrialRunner
+
+STUDY_FILE = "study.json"
+RESULT_FILE = "tune.json"
+
+
+def default_study_dir(results_root: Path, recipe: Recipe) -> Path:
+    return results_root / f"tune-{recipe.name}"
+
+
+def _with_split(raw: dict, **settings) -> dict:
+    raw = copy.deepcopy(raw)
+    split = raw.setdefault("split", {})
+    if not isinstance(split, dict):
+        raise UserError("split: expected a table")
+    split.update(settings)
+    return raw
+
+
+def trial_raw(validation_raw: dict, study: StudySpec, values: dict) -> dict:
+    """The recipe of one trial: the values set, then only the study's row kept (its model, and
+    its variant applied to that model alone), so a trial fits nothing it does not score."""
+    raw = set_values(validation_raw, values)
+    model = raw["models"][study.model]
+    raw["models"] = [model]
+    label = model.get("label", model.get("name"))
+    if study.variant is None:
+        raw["variants"] = []
+    else:
+        raw["variants"] = [{**raw["variants"][study.variant], "models": [label]}]
+    return raw
+
+
+def _check_identity(study_dir: Path, base: Recipe, spec: TuneSpec) -> None:
+    """A new study records what it searches; an existing one must match it (only the budget
+    may change), so a resumed study never mixes trials of two recipes."""
+    identity = json.loads(
+        json.dumps({"recipe": recipe_to_toml(base), "tune": spec.identity()}, default=str)
+    )
+    path = study_dir / STUDY_FILE
+    if not path.exists():
+        study_dir.mkdir(parents=True, exist_ok=True)
+        write_json(path, identity)
+        return
+    stored = read_json(path)
+    if stored == identity:
+        return
+    differs = "the recipe" if stored.get("recipe") != identity["recipe"] else "[tune]"
+    if differs == "[tune]":
+        keys = [k for k in identity["tune"] if stored.get("tune", {}).get(k) != identity["tune"][k]]
+        differs = ", ".join(f"tune.{k}" for k in keys) or differs
+    raise UserError(
+        f"{study_dir}: holds a study made with another {differs}; only tune.trials and "
+        "tune.seconds may change when resuming: pass --study NEW_DIR or remove that folder"
+    )
+
+
+def _row_metrics(evaluation, row: str) -> dict[str, float]:
+    """metric@k -> mean of one row (NaN where undefined)."""
+    values = evaluation.to_json()["models"][row]
+    return {m: (math.nan if v["mean"] is None else float(v["mean"])) for m, v in values.items()}
+
+
+def tune(
+    raw: dict,
+    recipe: Recipe,
+    spec: TuneSpec,
+    study_dir: Path,
+    data_dir: Path | None = None,
+    step: Step = silent_step,
+) -> dict:
+    """Run (or resume) every study of `spec` on validation, then confirm on test; the result
+    payload (also written to tune.json)."""
+    validation_raw = _with_split(raw, evaluate_on="validation")
+    base = recipe_from_dict(validation_raw)
+    _check_identity(study_dir, base, spec)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with run_log(study_dir / "tune.log"), quiet_optuna():
+        storage = open_storage(study_dir)
+        studies = {s.name: load_study(storage, spec, s) for s in spec.studies}
+        given = given_values(tomllib.loads(recipe_to_toml(recipe)), [
+            p.key for s in spec.studies for p in s.space
+        ])
+        for s in spec.studies:
+            fail_abandoned(studies[s.name])
+            enqueue_as_given(studies[s.name], s, given)
+        ran = _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step)
+        write_trials(study_dir / TRIALS, trials_frame(studies, spec))
+        result = _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step)
+    result["ran"] = ran
+    from recsys_cli.tuning.plots import save_figures
+
+    result["figures"] = save_figures(study_dir, studies, spec, result)
+    write_json(study_dir / RESULT_FILE, result)
+    result["study_dir"] = str(study_dir)
+    return result
+
+
+def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step) -> dict:
+    """Trials until each study's budget is spent; data prepared once (only when a trial is
+    due). Returns trials run per study."""
+    if not any(Budget(spec.trials, None).allows(studies[s.name]) for s in spec.studies):
+        return {s.name: 0 for s in spec.studies}
+    probes = [
+        recipe_from_dict(trial_raw(validation_raw, s, {p.key: v}))
+        for s in spec.studies
+        for p in s.space
+        for v in p.probes()
+    ]
+    runner = TrialRunner(base, data_dir, step, probes)
+    trials_path = study_dir / TRIALS
+    ran = {}
+    for s in spec.studies:
+        study = studies[s.name]
+
+        def evaluate(values: dict, s=s) -> dict[str, float]:
+            trial = recipe_from_dict(trial_raw(validation_raw, s, values))
+            with PendingRun(study_dir / "trials", s.name) as pending:
+                evaluation = runner.run(trial, pending.path)
+            shutil.rmtree(pending.final, ignore_errors=True)  # metrics live in the journal
+            return _row_metrics(evaluation, s.row)
+
+        deadline = None if spec.seconds is None else time.monotonic() + spec.seconds
+        with step(f"tune {s.name} on validation") as progress:
+            if spec.trials is not None:
+                progress.total(spec.trials, "trials")
+                progress.advance(counted(study))
+            ran[s.name] = run_trials(
+                study,
+                spec,
+                s,
+                evaluate,
+                Budget(spec.trials, deadline),
+                progress,
+                after_trial=lambda: write_trials(trials_path, trials_frame(studies, spec)),
+            )
+    shutil.rmtree(study_dir / "trials", ignore_errors=True)
+    return ran
+
+
+def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -> dict:
+    """Choose, write the recipes, evaluate them on test (once: a rerun whose choice did not
+    change reuses the stored test runs)."""
+    chosen = {s.name: chosen_trials(studies[s.name], spec) for s in spec.studies}
+    result = {
+        "recipe": recipe.name,
+        "objectives": [{"metric": o.metric, "direction": o.direction} for o in spec.objectives],
+        "constraints": [str(c) for c in spec.constraints],
+        "metrics": _shown(spec),
+        "sampler": spec.sampler,
+        "seed": spec.seed,
+        "refit": spec.refit,
+        "studies": [_study_summary(s, studies[s.name]) for s in spec.studies],
+        "hypervolume": front_hypervolume(studies[spec.studies[0].name], spec),
+    }
+    if len(spec.objectives) == 1:
+        best = {name: trials[0] for name, trials in chosen.items() if trials}
+        configurations = [best] if best else []
+        files = [study_dir / "best.toml"]
+    else:
+        [(name, trials)] = chosen.items()
+        configurations = [{name: t} for t in trials]
+        files = [study_dir / "pareto" / f"trial-{t.number:04d}.toml" for t in trials]
+    key = [{name: t.number for name, t in c.items()} for c in configurations]
+    previous = read_json(study_dir / RESULT_FILE) if (study_dir / RESULT_FILE).exists() else {}
+    if previous.get("chosen") == key and all(
+        (study_dir / c["test_run"]).is_dir() for c in previous.get("configurations", [])
+    ):
+        return {**result, "chosen": key, "configurations": previous["configurations"], "test_reused": True}
+    if (study_dir / "pareto").is_dir():
+        shutil.rmtree(study_dir / "pareto")  # the front of an earlier, shorter study
+    recipes = []
+    for config, path in zip(configurations, files, strict=True):
+        values = {k: v for t in config.values() for k, v in t.params.items()}
+        name = recipe.name + ("-tuned" if len(files) == 1 else f"-{path.stem}")
+        final = recipe_from_dict(
+            _with_split(
+                set_values(validation_raw, values) | {"name": name},
+                evaluate_on="test",
+                train_on_validation=spec.refit,
+            )
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(recipe_to_toml(final), encoding="utf-8")
+        recipes.append(final)
+    entries = []
+    if recipes:
+        runner = TrialRunner(recipes[0], data_dir, step)
+        for config, final, path in zip(configurations, recipes, files, strict=True):
+            with PendingRun(study_dir / "test", final.name) as pending:
+                evaluation = runner.run(final, pending.path, step)
+            entries.append(_entry(config, spec, evaluation, study_dir, path, pending.final))
+    return {**result, "chosen": key, "configurations": entries, "test_reused": False}
+
+
+def _study_summary(study: StudySpec, optuna_study) -> dict:
+    from collections import Counter
+
+    states = Counter(t.state.name for t in optuna_study.get_trials(deepcopy=False))
+    return {
+        "name": study.name,
+        "row": study.row,
+        "space": {p.key: p.describe() for p in study.space},
+        "trials": dict(states),
+    }
+
+
+def _shown(spec: TuneSpec) -> list[str]:
+    """The metrics a result shows: objectives, then constraint metrics."""
+    return list(
+        dict.fromkeys([o.metric for o in spec.objectives] + [c.metric for c in spec.constraints])
+    )
+
+
+def _entry(config: dict, spec: TuneSpec, evaluation, study_dir: Path, recipe_file, run_dir) -> dict:
+    """One tested configuration: per row its trial, parameters, validation metrics (from the
+    trial) and test metrics (mean and standard error) of the objectives and constraints."""
+    shown = _shown(spec)
+    test = evaluation.to_json()["models"]
+    rows = []
+    for row, trial in config.items():  # a study is named after its row
+        validation = trial.user_attrs[VALIDATION]
+        rows.append(
+            {
+                "row": row,
+                "trial": trial.number,
+                "params": trial.params,
+                "validation": {m: validation[m] for m in shown},
+                "test": {m: {"mean": test[row][m]["mean"], "stderr": test[row][m]["stderr"]} for m in shown},
+            }
+        )
+    return {
+        "recipe_file": str(Path(recipe_file).relative_to(study_dir)),
+        "test_run": str(Path(run_dir).relative_to(study_dir)),
+        "rows": rows,
+    }
