@@ -137,10 +137,11 @@ def sweep(
 ) -> None:
     """Trace a trade-off: rerank over a grid of parameters, with models trained once.
 
-    Every point is stored as a run holding the rows it changes (a row the grid does not change
-    is evaluated once); prints the trade-off table with Pareto points (*), the hypervolume with
-    its reference point and the best point under constraints, and writes sweep.json and the
-    figure as sweep.png (300 dpi), sweep.svg and sweep.pdf.
+    Each distinct row is evaluated once: a row that a grid key does not change is not rerun.
+
+    Prints the table (Pareto points *), hypervolume, reference point and best feasible point.
+
+    Writes sweep.json and the figure as sweep.png (300 dpi), sweep.svg and sweep.pdf.
 
     With --workers/--scheduler the grid points run on Dask workers (same results)."""
     from recsys_cli.config.loader import load_raw
