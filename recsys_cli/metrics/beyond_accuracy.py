@@ -110,9 +110,10 @@ def gini_exposure(recs: np.ndarray, n_items: int) -> float:
 def novelty(recs: np.ndarray, item_users: np.ndarray, n_train_users: int) -> np.ndarray:
     """Mean self-information of the list items, per user.
 
-    Novelty = mean over list of -log2 p(i), p(i) = |users who interacted with i| / |users|
-    (docs/metrics.md; Zhou et al., PNAS 2010). An item no training user interacted with counts as
-    one user (p = 1 / |users|) so the value stays finite. NaN for an empty list.
+    Novelty = mean over list of -log2 p(i), p(i) = |training users of i| / |training users|,
+    counting only users with at least one training interaction (docs/metrics.md; Zhou et al.,
+    PNAS 2010). An item no training user interacted with counts as one user so the value stays
+    finite. NaN for an empty list.
     """
     cnt = check_item_vector("item_users", item_users, np.float64)
     if n_train_users < 1 or (cnt < 0).any() or (cnt > n_train_users).any():
@@ -125,7 +126,7 @@ def novelty(recs: np.ndarray, item_users: np.ndarray, n_train_users: int) -> np.
 def arp(recs: np.ndarray, popularity: np.ndarray) -> np.ndarray:
     """Average recommendation popularity: mean training popularity of the list items, per user.
 
-    ARP = (1/k') sum_{i in L} phi(i), phi = training interaction count (docs/metrics.md;
+    ARP = (1/k') sum_{i in L} phi(i), phi(i) = training users of i (docs/metrics.md;
     Abdollahpouri et al., FLAIRS 2019). NaN for an empty list.
     """
     pop = check_item_vector("popularity", popularity, np.float64)
