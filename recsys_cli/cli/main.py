@@ -9,6 +9,7 @@ import typer
 from recsys_cli import __version__
 from recsys_cli.cli import bench, compare, datasets, run, sweep, tune
 from recsys_cli.cli.app import Typer
+from recsys_cli.cli.common import OneLineUsageErrors
 
 app = Typer(
     name="rank",
@@ -16,6 +17,7 @@ app = Typer(
     "from TOML recipes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineUsageErrors,
 )
 app.command("run")(run.run)
 app.command("train")(run.train)

@@ -132,7 +132,7 @@ class GroupConfig:
     q-quantile of that popularity over items (or over `by` values), e.g. emerging artists.
     column + one of at_least / at_most / equals / contains: a condition on an item column (list
     columns such as genres: contains = one element). file: a text file of original item ids, one
-    per line (relative paths from the working directory, like dataset.path).
+    per line (a relative path is read from the recipe's folder, like dataset.path).
     """
 
     popularity_below: float | None = None

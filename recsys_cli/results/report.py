@@ -321,6 +321,13 @@ def counts_lines(counts: dict) -> list[str]:
         f"evaluated {counts['evaluated_users']:,} users on {counts['pairs_evaluated']:,} held-out "
         f"(user, item) pairs",
     ]
+    for key, what in (
+        ("source_rows_without_user_id", "rows without a user id from the interactions file"),
+        ("source_rows_without_item_id", "rows without an item id from the interactions file"),
+        ("items_rows_without_id", "rows without an item id from the items file"),
+    ):
+        if counts.get(key):
+            lines.append(f"dropped {counts[key]:,} {what} (blank, null or NaN ids)")
     leaked = counts.get("fit_after_first_heldout", 0)
     if leaked:
         lines.append(
