@@ -112,6 +112,7 @@ def test_run_evaluates_variants_side_by_side_and_eval_reproduces(tmp_path, recip
 
     # a fresh process has no context from training: eval re-prepares the data from recipe.toml
     (run_dir / "metrics.json").rename(run_dir / "first.json")
+    (run_dir / "per_user.parquet").unlink()  # an existing table is never replaced
     again = invoke("eval", run_dir, "-q")
     assert again.exit_code == 0, again.output
     assert (run_dir / "metrics.json").read_bytes() == (run_dir / "first.json").read_bytes()
