@@ -131,6 +131,8 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     rerank steps against each reranker's, and every group or metric name must exist."""
     raw = dict(raw)
     raw.pop("tune", None)  # read by `rank tune` alone (recsys_cli.tuning); a run ignores it
+    if "ope" in raw:  # recsys_cli.ope.config reads these; they have no dataset or split
+        raise RecipeError("ope", "an off-policy evaluation recipe: run it with `rank ope`")
     models = raw.pop("models", None)
     variants = raw.pop("variants", [])
     groups = raw.pop("groups", {})

@@ -1,0 +1,1 @@
+"""Counterfactual (off-policy) evaluation on logged feedback: `rank ope`."""
