@@ -33,7 +33,7 @@ class RewardModel:
         self.rewards = logs.reward[mask]
         self.cells = positions * self.m + logs.items[mask]
         self.n_contexts = len(logs.contexts) if kind == "context_item" else 1
-        if self.n_contexts * self.n_positions * self.m > MAX_CELLS:
+        if kind == "context_item" and self.n_contexts * self.n_positions * self.m > MAX_CELLS:
             raise UserError(
                 f"ope.reward_model.kind = 'context_item' needs {self.n_contexts:,} contexts x "
                 f"{self.n_positions * self.m:,} (position, candidate) cells, more than fit in "
