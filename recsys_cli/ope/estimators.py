@@ -34,8 +34,9 @@ _BOOTSTRAP_CELLS = 1 << 23  # resample counts held at once (64 MiB of int64)
 @dataclass(frozen=True)
 class Inputs:
     """What the estimators read, n rounds x L positions; weights and reward-model terms are 0
-    where nothing was logged. `q_logged`/`q_policy` are None without a reward model, `prefix_w`
-    None unless the logs are full slates and the policy gives prefix probabilities."""
+    where nothing was logged. `q_logged`/`q_policy` are None without a reward model, or b x n x L
+    for b fits of it (the estimators that read them return b x n x k components); `prefix_w`
+    is None unless the logs are full slates and the policy gives prefix probabilities."""
 
     mask: np.ndarray
     reward: np.ndarray
@@ -66,11 +67,12 @@ def _first(means: np.ndarray) -> np.ndarray:
 
 
 def _per_round(values: np.ndarray) -> np.ndarray:
-    """Sum over positions, as an n x 1 column (a product with ones: numpy's sum along a short
-    axis is several times slower)."""
-    if values.shape[1] == 1:
-        return values
-    return (values @ np.ones(values.shape[1]))[:, None]
+    """Sum over positions (the last axis), kept as a length-1 axis. Adding position columns is
+    several times faster than numpy's reduction along a short last axis."""
+    total = values[..., :1].copy()
+    for position in range(1, values.shape[-1]):
+        total += values[..., position : position + 1]
+    return total
 
 
 def _snips_components(x: Inputs) -> np.ndarray:
@@ -161,8 +163,9 @@ ESTIMATORS: dict[str, Estimator] = {
 
 
 def estimate(estimator: Estimator, inputs: Inputs) -> float:
-    """The estimator's value on all rounds."""
-    return float(estimator.combine(estimator.components(inputs).mean(axis=0)))
+    """The estimator's value on all rounds (with one fit of the reward model)."""
+    components = estimator.components(inputs)
+    return float(estimator.combine(components.reshape(-1, components.shape[-1]).mean(axis=0)))
 
 
 def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -173,7 +176,7 @@ def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[
     for start in range(0, n_boot, per_chunk):
         b = min(per_chunk, n_boot - start)
         drawn = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-        yield np.bincount(drawn.ravel(), minlength=b * n).reshape(b, n)
+        yield np.bincount(drawn.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:

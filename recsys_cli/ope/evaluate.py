@@ -18,12 +18,13 @@ from recsys_cli.ope.estimators import (
     Diagnostics,
     Inputs,
     bootstrap_counts,
-    estimate,
     percentile_interval,
 )
 from recsys_cli.ope.logs import LoggedFeedback
 from recsys_cli.ope.policies import ActionDist
 from recsys_cli.ope.reward import RewardModel
+
+_REFIT_CELLS = 1 << 22  # reward-model values held at once per batch of resamples (32 MiB)
 
 
 def no_step(description: str) -> contextlib.AbstractContextManager:
@@ -88,7 +89,8 @@ def estimator_inputs(logs: LoggedFeedback, dist: ActionDist, tau: float) -> Inpu
 def with_reward_model(
     inputs: Inputs, model: RewardModel, q: np.ndarray, dist: ActionDist
 ) -> Inputs:
-    """`inputs` with q of the logged items and sum_a pi(a | x, l) q(x, l, a) under `dist`."""
+    """`inputs` with q of the logged items and sum_a pi(a | x, l) q(x, l, a) under `dist`, for
+    each of the b fits in `q` (b x n x L)."""
     return dataclasses.replace(
         inputs, q_logged=model.logged(q), q_policy=model.expected(q, dist.probs)
     )
@@ -141,13 +143,12 @@ def evaluate(
         inputs = estimator_inputs(logs, dist, tau)
         check_estimable(name, inputs, estimators)
         prepared[name] = (dist, inputs)
-    model = q = None
+    model = None
     if any(ESTIMATORS[e].reward_model for e in estimators):
         with step(f"reward model ({reward_model.kind})"):
             model = RewardModel(logs, reward_model.kind, reward_model.smoothing)
-            q = model.fit()
     with step(f"estimates and {n_boot:,} bootstrap resamples"):
-        point, boot = _estimates(prepared, estimators, logs, model, q, n_boot, rng)
+        point, boot = _estimates(prepared, estimators, logs, model, n_boot, rng)
     results = []
     for name, (_, inputs) in prepared.items():
         for estimator_name in estimators:
@@ -168,26 +169,27 @@ def evaluate(
     return results
 
 
-def _estimates(prepared, estimators, logs, model, q, n_boot, rng):
+def _estimates(prepared, estimators, logs, model, n_boot, rng):
     """Point estimates and `n_boot` bootstrap values per (policy, estimator). Estimators without
     a reward model are linear in the per-round components (one product with the resample
-    counts); dm and the dr family refit the reward model on every resample."""
+    counts); dm and the dr family refit the reward model on every resample, a batch of
+    resamples at a time."""
     linear = [ESTIMATORS[e] for e in estimators if not ESTIMATORS[e].reward_model]
     modelled = [ESTIMATORS[e] for e in estimators if ESTIMATORS[e].reward_model]
     n = logs.n_rounds
     point, blocks, keys = {}, [], []
-    for name, (dist, inputs) in prepared.items():
+    for name, (_, inputs) in prepared.items():
         for estimator in linear:
             components = estimator.components(inputs)
             point[name, estimator.name] = float(estimator.combine(components.mean(axis=0)))
             blocks.append(components)
             keys.append((name, estimator, components.shape[1]))
-        for estimator in modelled:
-            point[name, estimator.name] = estimate(
-                estimator, with_reward_model(inputs, model, q, dist)
-            )
+    if modelled:
+        once = _refitted(prepared, modelled, model, np.ones((1, n)))
+        point.update({key: float(values[0]) for key, values in once.items()})
     boot = {key: np.empty(n_boot) for key in point}
     stacked = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0))
+    per_fit = max(1, _REFIT_CELLS // max(n * logs.n_positions, model.cells if model else 1))
     done = 0
     for counts in bootstrap_counts(n, n_boot, rng):
         means, start = counts @ stacked / n, 0
@@ -196,12 +198,24 @@ def _estimates(prepared, estimators, logs, model, q, n_boot, rng):
                 means[:, start : start + k]
             )
             start += k
-        for j, drawn in enumerate(counts if modelled else ()):
-            q_resampled = model.fit(drawn)
-            for name, (dist, inputs) in prepared.items():
-                resampled = with_reward_model(inputs, model, q_resampled, dist)
-                for estimator in modelled:
-                    mean = drawn @ estimator.components(resampled) / n
-                    boot[name, estimator.name][done + j] = estimator.combine(mean)
+        for first in range(0, len(counts) if modelled else 0, per_fit):
+            batch = counts[first : first + per_fit]
+            rows = slice(done + first, done + first + len(batch))
+            for key, values in _refitted(prepared, modelled, model, batch).items():
+                boot[key][rows] = values
         done += len(counts)
     return point, boot
+
+
+def _refitted(prepared, modelled, model: RewardModel, counts: np.ndarray) -> dict:
+    """The reward-model estimators' values with the model fitted on each row of `counts`
+    (resample counts of the rounds), per (policy, estimator)."""
+    n = counts.shape[1]
+    q = model.fit(counts)
+    values = {}
+    for name, (dist, inputs) in prepared.items():
+        batched = with_reward_model(inputs, model, q, dist)
+        for estimator in modelled:
+            means = np.einsum("bn,bnk->bk", counts, estimator.components(batched)) / n
+            values[name, estimator.name] = estimator.combine(means)
+    return values
