@@ -15,6 +15,7 @@ written) is removed. A directory without the `.tmp-` prefix is therefore always 
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -22,7 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recsys_cli.errors import UserError
-from recsys_cli.experiment import Step, SweepPoint, silent_step
+from recsys_cli.experiment import SweepPoint
+from recsys_cli.progress import NO_PROGRESS, Progress, Step, silent_step
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'recsys-cli[distributed]'"
 # A task whose worker dies is rescheduled by the scheduler anyway; retries also cover a task that
@@ -133,18 +137,20 @@ def _sweep_point(shared, recipe, rows, temp_stem: str) -> tuple[str, dict]:
     directory named for this attempt; returns (that directory, metrics.json). The client makes
     it final."""
     from recsys_cli import experiment
+    from recsys_cli.results.store import RUN_LOG, run_log
 
     # A fresh name per attempt: a retry (its worker died) never writes where another attempt did.
     # mkdir without parents: if the client gave up and removed the sweep, fail, do not recreate.
     path = Path(f"{temp_stem}.{secrets.token_hex(4)}")
     path.mkdir()
     try:
-        context = shared.context.for_recipe(recipe) if shared.context is not None else None
-        experiment.write_run(recipe, path, shared.data, shared.outputs, context, rows=rows)
-        evaluation = experiment.evaluate_run(
-            path, recipe.eval.cutoffs, recipe.eval.metrics, context=context
-        )
-        experiment.save_evaluation(evaluation, path)
+        with run_log(path / RUN_LOG):  # the worker's log of this attempt, in its run
+            context = shared.context.for_recipe(recipe) if shared.context is not None else None
+            experiment.write_run(recipe, path, shared.data, shared.outputs, context, rows=rows)
+            evaluation = experiment.evaluate_run(
+                path, recipe.eval.cutoffs, recipe.eval.metrics, context=context
+            )
+            experiment.save_evaluation(evaluation, path)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
@@ -195,7 +201,8 @@ def run_sweep_distributed(
         futures[future] = index
     metrics: dict[int, dict] = {}
     try:
-        with step(f"{len(points)} points on {worker_count(client)} workers"):
+        with step(f"{len(points)} points on {worker_count(client)} workers") as progress:
+            progress.total(len(points), "points")
             for future in as_completed(list(futures)):
                 index = futures[future]
                 temp, result = future.result()
@@ -204,6 +211,8 @@ def run_sweep_distributed(
                     continue
                 Path(temp).rename(finals[index])
                 metrics[index] = result
+                progress.advance()
+                log.info("point %d done: %s", index, finals[index].name)
     except BaseException:
         client.cancel(list(futures))
         raise
@@ -270,9 +279,11 @@ def evaluate_run_sharded(
     data_dir: Path | None = None,
     *,
     context=None,
+    progress: Progress = NO_PROGRESS,
 ):
     """`experiment.evaluate_run` with users split into `shards` contiguous blocks (default: one
-    per worker) evaluated on workers; per-user table and summary are identical to it.
+    per worker) evaluated on workers; per-user table and summary are identical to it. Each
+    finished shard is counted on `progress` (lists = models x users, as evaluate_run counts).
 
     The summary is recomputed from the concatenated per-user table with the same `summarise`;
     catalogue-level metrics (coverage, gini, provider_gini) need every user's list at once and
@@ -337,7 +348,19 @@ def evaluate_run_sharded(
             retries=RETRIES,
             pure=False,
         )
+    from distributed import as_completed
+
+    log.info(
+        "evaluating %s users in %d shards on %d workers",
+        f"{len(users):,}",
+        len(blocks),
+        worker_count(client),
+    )
+    progress.total(len(models) * len(users), "lists")
+    sizes = {future: len(block) for future, block in zip(futures, blocks, strict=True)}
     try:
+        for future in as_completed(futures):
+            progress.advance(len(models) * sizes[future])
         parts = client.gather(futures)
         whole = whole.result() if whole is not None else None
     finally:

@@ -8,12 +8,12 @@ run's resolved recipe.toml and checks that the dataset checksum equals the manif
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import logging
 import shutil
 import time
 import tomllib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,18 +28,21 @@ from recsys_cli.data.prepare import Indexed, index_dataset, to_csr
 from recsys_cli.data.sources import load_dataset
 from recsys_cli.data.splits import Split, split
 from recsys_cli.errors import DataError, UserError
-from recsys_cli.evaluation.evaluate import evaluate_lists, summarise
-from recsys_cli.metrics import metric_kind
+from recsys_cli.evaluation.evaluate import evaluate_lists, in_row_order, summarise, user_blocks
+from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
 from recsys_cli.models.registry import create_model
+from recsys_cli.progress import NO_PROGRESS, Progress, Step, silent_step
 from recsys_cli.results.manifest import provenance
-from recsys_cli.results.store import ParquetPieces, read_json, write_json, write_parquet
+from recsys_cli.results.store import (
+    RUN_LOG,
+    ParquetPieces,
+    read_json,
+    run_log,
+    write_json,
+    write_parquet,
+)
 
-Step = Callable[[str], contextlib.AbstractContextManager]
-
-
-@contextlib.contextmanager
-def silent_step(description: str) -> Iterator[None]:
-    yield
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,8 @@ class Prepared:
 
 def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_step) -> Prepared:
     """Load, filter, index and split the recipe's dataset; classify every held-out interaction."""
-    with step(f"load dataset {recipe.dataset.name}"):
-        dataset = load_dataset(recipe.dataset, data_dir)
+    with step(f"load dataset {recipe.dataset.name}") as progress:
+        dataset = load_dataset(recipe.dataset, data_dir, progress)
     with step("filter, index and split"):
         indexed = index_dataset(dataset, recipe.filter)
         split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
@@ -93,6 +96,19 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         evaluated_users=len(eval_users),
     )
     report.update(parts.notes)
+    log.info(
+        "%s: %s users x %s items, %s interactions (%s before filtering), %s fit; %s users "
+        "evaluated on %s held-out pairs",
+        recipe.dataset.name,
+        f"{indexed.n_users:,}",
+        f"{indexed.n_items:,}",
+        f"{indexed.interactions.height:,}",
+        f"{dataset.interactions.height:,}",
+        f"{parts.fit.height:,}",
+        f"{len(eval_users):,}",
+        f"{report['pairs_evaluated']:,}",
+    )
+    log.debug("data report: %s", report)
     return Prepared(
         dataset, indexed, parts, fit, model_input, eval_users, truth_all[eval_users], test, report
     )
@@ -184,15 +200,19 @@ def fit_models(
         model = create_model(config.name, config.params, recipe.seed)
         if work_dir is not None and hasattr(model, "work_dir"):
             model.work_dir = work_dir / config.label
-        with step(f"fit {config.label}") as status:
-            if status is not None and hasattr(model, "progress"):
-                model.progress = _epoch_progress(status, config.label, model.params.epochs)
+        with step(f"fit {config.label}") as progress:
+            if hasattr(model, "progress"):  # RecBole: trained by epochs
+                model.progress = _epoch_progress(progress, config.label, model.params.epochs)
             t0 = time.perf_counter()
-            fit_in_time_order(model, data.fit, data.split)
+            fit_in_time_order(model, data.fit, data.split, progress)
             t1 = time.perf_counter()
-        with step(f"recommend {config.label} for {len(data.eval_users):,} users"):
+        with step(f"recommend {config.label} for {len(data.eval_users):,} users") as progress:
             items, scores = model.recommend(
-                data.eval_users, history, recipe.eval.candidates, recipe.eval.block_size or None
+                data.eval_users,
+                history,
+                min(recipe.eval.candidates, data.indexed.n_items),  # no list outgrows the catalogue
+                recipe.eval.block_size or None,
+                progress=progress,
             )
             t2 = time.perf_counter()
         timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
@@ -204,14 +224,18 @@ def fit_models(
     return outputs
 
 
-def _epoch_progress(status, label: str, epochs: int):
-    """Show each epoch's loss (and validation NDCG@10 with early stopping) in the spinner."""
+def _epoch_progress(progress: Progress, label: str, epochs: int):
+    """Count epochs (early stopping may end before the last) and show each epoch's loss and
+    validation NDCG@10 in the step's description."""
+    progress.total(epochs, "epochs")
 
     def report(epoch: int, loss: float, seconds: float, validation: float | None) -> None:
-        text = f"fit {label}: epoch {epoch + 1}/{epochs}, loss {loss:.4f}, {seconds:.1f} s/epoch"
+        text = f"fit {label}: loss {loss:.4f}, {seconds:.1f} s/epoch"
         if validation is not None:
             text += f", validation ndcg@10 {validation:.4f}"
-        status.update(text)
+        log.debug("%s: epoch %d/%d, %s", label, epoch + 1, epochs, text)
+        progress.update(text)
+        progress.advance()
 
     return report
 
@@ -246,14 +270,20 @@ def run_recipe(
 ) -> tuple[dict, Evaluation]:
     """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do).
 
-    `evaluate(run_dir, cutoffs, metrics, context=, data_dir=)` defaults to `evaluate_run`;
-    the Dask path passes its sharded twin. Multi-seed recipes always evaluate in process."""
+    `evaluate(run_dir, cutoffs, metrics, context=, data_dir=, progress=)` defaults to
+    `evaluate_run`; the Dask path passes its sharded twin. Multi-seed recipes always evaluate
+    in process."""
     if recipe.seeds:
         return _run_seeds(recipe, run_dir, data_dir, step)
     manifest, context = train_with_context(recipe, run_dir, data_dir, step)
-    with step("evaluate"):
+    with step("evaluate") as progress:
         evaluation = (evaluate or evaluate_run)(
-            run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
+            run_dir,
+            recipe.eval.cutoffs,
+            recipe.eval.metrics,
+            context=context,
+            data_dir=data_dir,
+            progress=progress,
         )
         save_evaluation(evaluation, run_dir)
     timings = manifest["timings"]
@@ -288,13 +318,19 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
         )
         sub = run_dir / SEEDS_DIR / f"seed-{seed}"
         sub.mkdir(parents=True)
-        outputs = fit_models(single, data, step, work_dir=sub / "models")
-        manifests[seed] = write_run(single, sub, data, outputs, context, step)
-        with step(f"evaluate seed {seed}"):
-            evaluations[seed] = evaluate_run(
-                sub, recipe.eval.cutoffs, recipe.eval.metrics, context=context, data_dir=data_dir
-            )
-            save_evaluation(evaluations[seed], sub)
+        with run_log(sub / RUN_LOG):
+            outputs = fit_models(single, data, step, work_dir=sub / "models")
+            manifests[seed] = write_run(single, sub, data, outputs, context, step)
+            with step(f"evaluate seed {seed}") as progress:
+                evaluations[seed] = evaluate_run(
+                    sub,
+                    recipe.eval.cutoffs,
+                    recipe.eval.metrics,
+                    context=context,
+                    data_dir=data_dir,
+                    progress=progress,
+                )
+                save_evaluation(evaluations[seed], sub)
     first = run_dir / SEEDS_DIR / f"seed-{recipe.seeds[0]}"
     for name in ("test.parquet", "users.parquet", "items.parquet"):
         shutil.copyfile(first / name, run_dir / name)
@@ -324,18 +360,22 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
     return manifest, evaluation
 
 
-def evaluate_seeds(run_dir: Path, cutoffs, metrics, *, context=None, data_dir=None) -> Evaluation:
-    """Evaluate every seed sub-run of a multi-seed run and aggregate them."""
-    evaluations = {
-        seed: evaluate_run(
-            run_dir / SEEDS_DIR / f"seed-{seed}",
-            cutoffs,
-            metrics,
-            context=context,
-            data_dir=data_dir,
-        )
-        for seed in load_manifest(run_dir)["seeds"]
-    }
+def evaluate_seeds(
+    run_dir: Path, cutoffs, metrics, *, context=None, data_dir=None, step: Step = silent_step
+) -> Evaluation:
+    """Evaluate every seed sub-run of a multi-seed run (one step each) and aggregate them."""
+    if context is None and any(metric_kind(m) != "accuracy" for m in metrics):
+        context = context_for_run(run_dir, data_dir, step)  # once, not once per seed
+    evaluations = {}
+    for seed in load_manifest(run_dir)["seeds"]:
+        with step(f"evaluate seed {seed}") as progress:
+            evaluations[seed] = evaluate_run(
+                run_dir / SEEDS_DIR / f"seed-{seed}",
+                cutoffs,
+                metrics,
+                context=context,
+                progress=progress,
+            )
     return aggregate_seeds(evaluations, cutoffs, metrics)
 
 
@@ -409,19 +449,20 @@ def write_run(
     return manifest
 
 
-def context_for_run(run_dir: Path, data_dir: Path | None = None):
+def context_for_run(run_dir: Path, data_dir: Path | None = None, step: Step = silent_step):
     """The `RerankContext` of a stored run, rebuilt by re-preparing the data of its recipe.toml
     (the dataset checksum must match the manifest)."""
     raw = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
     recipe = recipe_from_dict(raw)
-    data = prepare(recipe, data_dir)
+    data = prepare(recipe, data_dir, step)
     expected = load_manifest(run_dir)["dataset"]["checksum"]
     if data.dataset.checksum != expected:
         raise DataError(
             f"{run_dir}: the dataset now has checksum {data.dataset.checksum}, the run was "
             f"trained on {expected}; beyond-accuracy metrics need the same data"
         )
-    return build_context(recipe, data)
+    with step("item side data for metrics"):
+        return build_context(recipe, data)
 
 
 def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step, rows):
@@ -517,11 +558,13 @@ def evaluate_run(
     context=None,
     data_dir: Path | None = None,
     truth_items: pl.Series | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> Evaluation:
     """Evaluate the stored recommendations of a run against its stored truth (original ids).
 
     `truth_items` restricts the held-out truth to those items (a popularity-band slice: only
-    users with held-out items in the band are evaluated, on the full lists).
+    users with held-out items in the band are evaluated, on the full lists). Users are evaluated
+    in blocks (`user_blocks`), each block counted on `progress` (lists = models x users).
 
     Accuracy comes from the stored files alone; beyond-accuracy and business metrics also need the
     item side data (`context`, else `context_for_run`). Catalogue-level metrics (coverage, gini,
@@ -564,8 +607,15 @@ def evaluate_run(
             shape=(len(users), context.n_items),
         )
         truth_context.sort_indices()
+    from recsys_cli.evaluation.beyond import beyond_metrics
+
+    whole_list = tuple(m for m in beyond if split_metric(m)[0] in CATALOGUE_LEVEL)
+    beyond = tuple(m for m in beyond if m not in whole_list)
+    progress.total(len(models) * len(users), "lists")
+    started = time.perf_counter()
     per_model, catalogue = [], []
     for model in models:
+        model_started = time.perf_counter()
         lists = (
             scan.filter(pl.col("model") == model)
             .select("user", "item", "rank")
@@ -573,27 +623,45 @@ def evaluate_run(
             .join(item_index.lazy(), on="item")
             .collect()
         )
-        if lists.select("u", "rank").n_unique() != lists.height:
+        ranked = np.full((len(users), depth), -1, dtype=np.int32)
+        ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
+        # Item indices are >= 0: a (user, rank) given twice fills fewer cells than it has rows.
+        if np.count_nonzero(ranked >= 0) != lists.height:
             raise UserError(
                 f"{run_dir}: {model} has more than one item at some (user, rank); a multi-seed "
                 "run is evaluated per seed (rank eval evaluates seeds/* and aggregates)"
             )
-        ranked = np.full((len(users), depth), -1, dtype=np.int32)
-        ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
-        tables = []
-        if accuracy:
-            tables.append(evaluate_lists(ranked, truth, cutoffs, accuracy, users))
-        if beyond:
-            from recsys_cli.evaluation.beyond import beyond_metrics
-
+        if beyond or whole_list:
             in_context = np.where(ranked >= 0, to_context[np.maximum(ranked, 0)], -1)
-            table, whole = beyond_metrics(
-                context, in_context.astype(np.int32), users, truth_context, cutoffs, beyond
+            in_context = in_context.astype(np.int32)
+        tables = []
+        for rows in user_blocks(len(users), progress):
+            if accuracy:
+                tables.append(
+                    evaluate_lists(ranked[rows], truth[rows], cutoffs, accuracy, users[rows])
+                )
+            if beyond:
+                table, _ = beyond_metrics(
+                    context, in_context[rows], users[rows], truth_context[rows], cutoffs, beyond
+                )
+                tables += [table] if table is not None else []
+        if tables:
+            table = in_row_order(pl.concat(tables), accuracy + beyond, cutoffs)
+            per_model.append(table.select(pl.lit(model).alias("model"), pl.all()))
+        if whole_list:
+            _, whole = beyond_metrics(
+                context, in_context, users, truth_context, cutoffs, whole_list
             )
-            if table is not None:
-                tables.append(table)
             catalogue.append(whole.select(pl.lit(model).alias("model"), pl.all()))
-        per_model += [t.select(pl.lit(model).alias("model"), pl.all()) for t in tables]
+        log.debug("evaluated %s: %.2f s", model, time.perf_counter() - model_started)
+    log.info(
+        "evaluated %d lists x %s users (%s at %s): %.2f s",
+        len(models),
+        f"{len(users):,}",
+        ", ".join(metrics),
+        ", ".join(map(str, cutoffs)),
+        time.perf_counter() - started,
+    )
     per_user = pl.concat(per_model) if per_model else _empty_per_user(users)
     summary = summarise(per_user)
     if catalogue:
@@ -799,22 +867,31 @@ def run_sweep(
 
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     results = []
-    for index, point in enumerate(points):
-        recipe = point.recipe
-        shown = ", ".join(f"{k}={v}" for k, v in point.values.items())
-        point_context = context.for_recipe(recipe) if context is not None else None
-        with (
-            PendingRun(sweep_dir, f"{recipe.name}-{index:03d}") as pending,
-            step(f"point {index}: {shown}"),
-        ):
-            write_run(recipe, pending.path, data, outputs, point_context, rows=point.rows)
-            evaluation = evaluate_run(
-                pending.path, recipe.eval.cutoffs, recipe.eval.metrics, context=point_context
+    with step(f"sweep {len(points)} points") as sweep_progress:
+        sweep_progress.total(len(points), "points")
+        for index, point in enumerate(points):
+            recipe = point.recipe
+            shown = ", ".join(f"{k}={v}" for k, v in point.values.items())
+            point_context = context.for_recipe(recipe) if context is not None else None
+            with (
+                PendingRun(sweep_dir, f"{recipe.name}-{index:03d}") as pending,
+                step(f"point {index}: {shown}") as progress,
+            ):
+                write_run(recipe, pending.path, data, outputs, point_context, rows=point.rows)
+                evaluation = evaluate_run(
+                    pending.path,
+                    recipe.eval.cutoffs,
+                    recipe.eval.metrics,
+                    context=point_context,
+                    progress=progress,
+                )
+                save_evaluation(evaluation, pending.path)
+            sweep_progress.advance()
+            results.append(
+                SweepPoint(
+                    index, point.values, pending.final.name, evaluation.to_json(), point.rows
+                )
             )
-            save_evaluation(evaluation, pending.path)
-        results.append(
-            SweepPoint(index, point.values, pending.final.name, evaluation.to_json(), point.rows)
-        )
     return results
 
 

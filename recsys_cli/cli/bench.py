@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 
 from recsys_cli.cli.common import console, err_console, progress_step, user_errors
-from recsys_cli.cli.run import DataOpt, QuietOpt, ResultsOpt
+from recsys_cli.cli.run import DataOpt, QuietOpt, ResultsOpt, VerboseOpt
 from recsys_cli.errors import UserError
 
 
-def run_recipe(recipe_path: Path, results_dir: Path | None, data_dir: Path | None, quiet: bool):
+def run_recipe(recipe_path: Path, results_dir: Path | None, data_dir: Path | None, step):
     """Train and evaluate one recipe into a new run directory; return its metrics.json payload."""
     from recsys_cli.config.loader import load_recipe
     from recsys_cli.experiment import run_recipe
@@ -22,7 +22,7 @@ def run_recipe(recipe_path: Path, results_dir: Path | None, data_dir: Path | Non
 
     recipe = load_recipe(recipe_path)
     with PendingRun(results_root(results_dir), recipe.name) as pending:
-        _, evaluation = run_recipe(recipe, pending.path, data_dir, progress_step(quiet))
+        _, evaluation = run_recipe(recipe, pending.path, data_dir, step)
     return recipe.name, evaluation.to_json()
 
 
@@ -41,6 +41,7 @@ def bench(
     data_dir: DataOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run recipes/bench/*.toml, compare every metric with results/baselines; exit 1 on a move."""
     from recsys_cli.results.baselines import (
@@ -55,8 +56,9 @@ def bench(
     if not recipes:
         raise UserError(f"{recipes_dir}: no benchmark recipes (*.toml) found")
     checks = []
+    step = progress_step(quiet or as_json, verbose)
     for recipe_path in recipes:
-        name, metrics = run_recipe(recipe_path, results_dir, data_dir, quiet or as_json)
+        name, metrics = run_recipe(recipe_path, results_dir, data_dir, step)
         path = baselines / f"{name}.json"
         current = means(metrics)
         if update:

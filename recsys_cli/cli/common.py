@@ -1,9 +1,10 @@
-"""Shared CLI plumbing: consoles, one-line user errors, progress steps, list options."""
+"""Shared CLI plumbing: consoles, one-line user errors, progress steps, logging, list options."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import threading
@@ -11,12 +12,25 @@ import time
 from collections.abc import Callable, Iterator
 
 import typer
-from rich.console import Console
-from rich.status import Status
+from rich.console import Console, RenderableType
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
 from rich.text import Text
 from typer.core import TyperGroup
 
 from recsys_cli.errors import UserError, environment_problem
+from recsys_cli.progress import Progress, Step, silent_step, timed
+from recsys_cli.progress import log as step_log
 
 console = Console()
 # Messages quote user input (paths, ids, `a:b:c`, `[tail]`): no emoji codes, no markup.
@@ -96,25 +110,123 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def progress_step(quiet: bool):
-    """A `step(description)` context manager: a spinner while it runs, a timed tick after.
+def progress_step(quiet: bool, verbose: bool = False) -> Step:
+    """Set up this command's logging (`configure_logging`) and return its `step(description)`:
+    a spinner, or a bar with count and ETA once the step states its total, then a timed tick;
+    nothing drawn when quiet. Every step of a command shares one rich Live on stderr."""
+    configure_logging(verbose, drawn=not quiet)
+    return silent_step if quiet else _LIVE.step
 
-    It yields the rich `Status`, whose text a long step may update (None when quiet)."""
-    if quiet:
-        from recsys_cli.experiment import silent_step
 
-        return silent_step
+class _Known(ProgressColumn):
+    """Show `column` only once the task has a total (a step without one is a spinner)."""
+
+    def __init__(self, column: ProgressColumn):
+        super().__init__()
+        self.column = column
+
+    def render(self, task: Task) -> RenderableType:
+        return self.column.render(task) if task.fields.get("known") else Text("")
+
+
+class _Count(ProgressColumn):
+    """`done/total unit`; bytes as kB/MB/GB with the transfer speed."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", "")
+        if unit == "B":
+            speed = f" {decimal(int(task.speed))}/s" if task.speed else ""
+            return Text(f"{decimal(int(task.completed))}/{decimal(int(task.total or 0))}{speed}")
+        return Text(f"{task.completed:,.0f}/{task.total or 0:,.0f} {unit}".rstrip())
+
+
+class _Task:
+    """The `Progress` of one step: a task of the shared rich progress display."""
+
+    def __init__(self, bar: RichProgress, task: TaskID):
+        self._bar, self._task = bar, task
+
+    def total(self, n: int | None, unit: str = "") -> None:
+        if n is None:
+            self._bar.update(self._task, completed=0, known=False, unit=unit)
+        else:
+            self._bar.update(self._task, total=n, completed=0, known=True, unit=unit)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+    def update(self, text: str) -> None:
+        self._bar.update(self._task, description=text)
+
+
+class _LiveSteps:
+    """Steps drawn as tasks of one rich `Progress` (one Live on `err_console`): nested steps (a
+    download inside "load dataset") add a line instead of fighting over one."""
+
+    def __init__(self) -> None:
+        self._bar: RichProgress | None = None
 
     @contextlib.contextmanager
-    def step(description: str) -> Iterator[Status]:
+    def step(self, description: str) -> Iterator[Progress]:
+        outermost = self._bar is None
+        if outermost:
+            self._bar = RichProgress(
+                SpinnerColumn(),
+                TextColumn("{task.description}", markup=False),
+                _Known(BarColumn()),
+                _Known(_Count()),
+                TimeElapsedColumn(),
+                _Known(TimeRemainingColumn()),
+                console=err_console,
+                transient=True,
+            )
+            self._bar.start()
+        bar = self._bar
+        task = bar.add_task(description, total=None, known=False)
         started = time.perf_counter()
-        with err_console.status(description) as status:
-            yield status  # long steps (epochs) update its text
+        try:
+            with timed(description, _Task(bar, task)) as progress:
+                yield progress
+        finally:
+            bar.remove_task(task)
+            if outermost:
+                bar.live.stop()  # not bar.stop(), which adds a blank line on a non-terminal
+                self._bar = None
         err_console.print(
-            f"[green]✓[/green] {description} [dim]{time.perf_counter() - started:.2f} s"
+            Text.assemble(
+                ("✓", "green"),
+                f" {description} ",
+                (f"{time.perf_counter() - started:.2f} s", "dim"),
+            )
         )
 
-    return step
+
+_LIVE = _LiveSteps()
+# The stderr handler `configure_logging` installed last (CliRunner runs many commands in one
+# process: each replaces the previous one).
+_stderr_handler: logging.Handler | None = None
+
+
+def configure_logging(verbose: bool, drawn: bool = True) -> None:
+    """The package's log: DEBUG and up on stderr with -v (rich), else warnings only; INFO and up
+    always reach run logs (`results.store.run_log`). When steps are drawn, their timing records
+    are left off stderr (the ticks already show them)."""
+    global _stderr_handler
+    from rich.logging import RichHandler
+
+    package = logging.getLogger("recsys_cli")
+    if _stderr_handler is not None:
+        package.removeHandler(_stderr_handler)
+    _stderr_handler = RichHandler(
+        console=err_console, show_path=False, markup=False, rich_tracebacks=False
+    )
+    _stderr_handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if drawn:
+        _stderr_handler.addFilter(
+            lambda record: record.name != step_log.name or record.levelno != logging.INFO
+        )
+    package.addHandler(_stderr_handler)
+    package.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def parse_list(text: str | None, option: str, cast: Callable = str) -> tuple | None:

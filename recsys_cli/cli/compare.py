@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from recsys_cli.cli.common import console, err_console, parse_list, user_errors
+from recsys_cli.cli.common import console, err_console, parse_list, progress_step, user_errors
 from recsys_cli.errors import UserError
 
 Format = Literal["table", "markdown", "latex", "csv", "json"]
@@ -213,6 +213,10 @@ def compare(
         str, typer.Option("--format", help="table, markdown, latex, csv or json.")
     ] = "table",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log the comparison in detail on stderr.")
+    ] = False,
 ) -> None:
     """Paired t-test, Wilcoxon signed-rank and bootstrap CI of every model against a baseline.
 
@@ -224,6 +228,7 @@ def compare(
         raise UserError(f"--correction: {correction!r} is not one of holm, bh, none")
     if output not in ("table", "markdown", "latex", "csv", "json"):
         raise UserError(f"--format: {output!r} is not one of table, markdown, latex, csv, json")
+    step = progress_step(quiet, verbose)
     wanted = parse_list(metric, "--metric")
     per_user, runs = load_per_user(run_dirs, wanted)
     per_user, left_out = pair_on_shared_users(per_user)
@@ -233,9 +238,16 @@ def compare(
     if not models:
         raise UserError(f"{run_dirs[0]}: no per-user values stored (only catalogue-level metrics)")
     chosen = resolve_baseline(baseline, models)
-    report = paired_compare(
-        per_user, chosen, list(wanted or _labels(per_user)), correction, alpha=alpha, seed=seed
-    )
+    with step(f"paired tests against {chosen}") as progress:
+        report = paired_compare(
+            per_user,
+            chosen,
+            list(wanted or _labels(per_user)),
+            correction,
+            alpha=alpha,
+            seed=seed,
+            progress=progress,
+        )
     legend = [f"{letter}: {path}" for letter, path in runs.items()]
     if as_json or output == "json":
         print(

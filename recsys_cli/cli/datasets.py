@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 from recsys_cli.cli.app import Typer
-from recsys_cli.cli.common import user_errors_reported
+from recsys_cli.cli.common import progress_step, user_errors_reported
+from recsys_cli.cli.run import VerboseOpt
 
 app = Typer(
     name="datasets",
@@ -233,6 +234,7 @@ def download(
     data_dir: DataDir = None,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if present.")] = False,
     no_progress: NoProgress = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Download a dataset's upstream files (resumable, checksum-verified, honours the mirror).
 
@@ -244,7 +246,8 @@ def download(
     with user_errors_reported():
         entry = get_entry(name)
         store = _store(data_dir)
-        store.download(entry, progress=not no_progress, force=force)
+        with progress_step(no_progress, verbose)(f"download {entry.name}") as progress:
+            store.download(entry, progress=progress, force=force)
     err.print(f"downloaded {entry.name} into {store.folder(entry)}", highlight=False)
 
 
@@ -257,6 +260,7 @@ def prepare(
         bool, typer.Option("--no-download", help="Fail instead of downloading a missing source.")
     ] = False,
     no_progress: NoProgress = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Parse a dataset into the canonical Parquet tables (downloading it first if needed)."""
     from recsys_cli.data.catalog import get_entry
@@ -264,7 +268,8 @@ def prepare(
     with user_errors_reported():
         entry = get_entry(name)
         store = _store(data_dir)
-        ds = store.prepare(entry, download=not no_download, progress=not no_progress, force=force)
+        with progress_step(no_progress, verbose)(f"prepare {entry.name}") as progress:
+            ds = store.prepare(entry, download=not no_download, progress=progress, force=force)
     inter = ds.interactions
     out.print(
         f"{entry.name}: {inter.height:,} interactions, {inter['user'].n_unique():,} users, "

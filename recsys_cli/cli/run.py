@@ -69,7 +69,18 @@ BaselineOpt = Annotated[
         help="Mark values significantly higher or lower than this model's (paired t-test, Holm).",
     ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress or tables: print only the run directory (stdout)."
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Log steps, counts and timings in detail on stderr (DEBUG)."
+    ),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
@@ -114,6 +125,7 @@ def _show(
         print(json.dumps({"run_dir": str(run_dir), **evaluation.to_json()}, indent=2))
         return
     if quiet and output == "table":
+        print(run_dir)  # scripts read the run directory from stdout
         return
     if not quiet:
         for line in counts_lines(manifest["counts"]):
@@ -141,6 +153,7 @@ def run(
     rows: RowsOpt = "metrics",
     baseline: BaselineOpt = None,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -153,7 +166,7 @@ def run(
     names = [m.label for m in recipe.models]
     names += [f"{label}+{v.name}" for label in names for v in recipe.variants if label in v.models]
     output = _display(output, as_json, rows, baseline, names)
-    step = progress_step(quiet)
+    step = progress_step(quiet, verbose)
     if workers or scheduler:
         from recsys_cli.distributed import connect, run_recipe_distributed
 
@@ -175,16 +188,19 @@ def train(
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Fit every model of RECIPE and store candidates and recommendations (no evaluation)."""
     from recsys_cli.experiment import train as train_run
 
     recipe, pending = _pending_run(recipe_path, overrides, results_dir)
     with pending:
-        manifest = train_run(recipe, pending.path, data_dir, progress_step(quiet))
+        manifest = train_run(recipe, pending.path, data_dir, progress_step(quiet, verbose))
     if as_json:
         print(json.dumps({"run_dir": str(pending.final), "manifest": manifest}, indent=2))
-    elif not quiet:
+    elif quiet:
+        print(pending.final)
+    else:
         console.print(f"trained run: {pending.final}\nevaluate it with: rank eval {pending.final}")
 
 
@@ -219,6 +235,7 @@ def evaluate(
     rows: RowsOpt = "metrics",
     baseline: BaselineOpt = None,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -226,13 +243,14 @@ def evaluate(
 
     Beyond-accuracy metrics re-prepare the run's dataset (same checksum required)."""
     from recsys_cli.experiment import (
+        context_for_run,
         evaluate_run,
         evaluate_seeds,
         load_manifest,
         save_evaluation,
     )
-    from recsys_cli.metrics import metric_problem
-    from recsys_cli.results.store import ExistingFile, PendingRun, open_run_dir
+    from recsys_cli.metrics import metric_kind, metric_problem
+    from recsys_cli.results.store import RUN_LOG, ExistingFile, PendingRun, open_run_dir, run_log
 
     run_dir = open_run_dir(run_dir)
     recipe = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
@@ -246,6 +264,7 @@ def evaluate(
         raise UserError("--cutoffs: cutoffs must be positive integers")
     manifest = load_manifest(run_dir)
     output = _display(output, as_json, rows, baseline, manifest["lists"])
+    step = progress_step(quiet, verbose)
     if slice_ is not None:
         if manifest.get("seeds"):
             raise UserError(
@@ -253,32 +272,48 @@ def evaluate(
             )
         if baseline is not None:
             raise UserError("--baseline: slices are not tested; compare the whole run instead")
-        _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, output, rows)
+        _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, output, rows, step)
         return
-    if (workers or scheduler) and not manifest.get("seeds"):
-        from recsys_cli.distributed import connect, evaluate_run_sharded
+    # The run's log gets the evaluation too (a re-evaluation's folder logs only its saving).
+    with run_log(run_dir / RUN_LOG):
+        context = None
+        if any(metric_kind(m) != "accuracy" for m in chosen_metrics):
+            context = context_for_run(run_dir, data_dir, step)  # once, for every seed
+        if (workers or scheduler) and not manifest.get("seeds"):
+            from recsys_cli.distributed import connect, evaluate_run_sharded
 
-        with connect(workers, scheduler) as client:
-            evaluation = evaluate_run_sharded(
-                client, run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir
+            with connect(workers, scheduler) as client, step("evaluate on workers") as progress:
+                evaluation = evaluate_run_sharded(
+                    client,
+                    run_dir,
+                    chosen_cutoffs,
+                    chosen_metrics,
+                    context=context,
+                    progress=progress,
+                )
+        elif manifest.get("seeds"):
+            evaluation = evaluate_seeds(
+                run_dir, chosen_cutoffs, chosen_metrics, context=context, step=step
             )
-    else:
-        evaluate_all = evaluate_seeds if manifest.get("seeds") else evaluate_run
-        evaluation = evaluate_all(run_dir, chosen_cutoffs, chosen_metrics, data_dir=data_dir)
-    try:
-        if (run_dir / "metrics.json").exists():
-            raise ExistingFile(run_dir / "metrics.json")
-        save_evaluation(evaluation, run_dir)
-        target = run_dir
-    except ExistingFile:
-        # Never overwrite an earlier (or concurrent) evaluation: this one gets its own folder.
-        with PendingRun(run_dir / "evals", "eval") as pending:
-            save_evaluation(evaluation, pending.path)
-        target = pending.final
+        else:
+            with step("evaluate") as progress:
+                evaluation = evaluate_run(
+                    run_dir, chosen_cutoffs, chosen_metrics, context=context, progress=progress
+                )
+        try:
+            if (run_dir / "metrics.json").exists():
+                raise ExistingFile(run_dir / "metrics.json")
+            save_evaluation(evaluation, run_dir)
+            target = run_dir
+        except ExistingFile:
+            # Never overwrite an earlier (or concurrent) evaluation: this one gets its own folder.
+            with PendingRun(run_dir / "evals", "eval") as pending:
+                save_evaluation(evaluation, pending.path)
+            target = pending.final
     _show(evaluation, manifest, target, output, quiet, rows, baseline)
 
 
-def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, output, rows) -> None:
+def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, output, rows, step) -> None:
     import polars as pl
 
     from recsys_cli.evaluation.slices import sliced_summaries
@@ -287,10 +322,18 @@ def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, output, rows) -> Non
     from recsys_cli.results.report import summary_table
 
     beyond = any(metric_kind(m) != "accuracy" for m in metrics)
-    context = context_for_run(run_dir, data_dir) if beyond else None
+    context = context_for_run(run_dir, data_dir, step) if beyond else None
 
     def evaluate(truth_items):
-        return evaluate_run(run_dir, cutoffs, metrics, context=context, truth_items=truth_items)
+        with step(f"evaluate a {kind} slice") as progress:
+            return evaluate_run(
+                run_dir,
+                cutoffs,
+                metrics,
+                context=context,
+                truth_items=truth_items,
+                progress=progress,
+            )
 
     slices = sliced_summaries(run_dir, kind, evaluate)
     if output == "json":

@@ -16,6 +16,7 @@ from recsys_cli.cli.run import (
     ResultsOpt,
     SchedulerOpt,
     SetOpt,
+    VerboseOpt,
     WorkersOpt,
 )
 from recsys_cli.errors import UserError
@@ -132,6 +133,7 @@ def sweep(
     data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -158,7 +160,7 @@ def sweep(
     reference_point = _reference(reference)
     # Names are checked before anything is trained: a typo must not cost the whole sweep.
     _check_names(base, rows, pareto, objective, constraints)
-    step = progress_step(quiet or as_json)
+    step = progress_step(quiet or as_json, verbose)
     with PendingRun(results_root(results_dir), f"sweep-{raw['name']}") as pending:
         if workers or scheduler:
             from recsys_cli.distributed import connect, run_sweep_distributed
@@ -176,7 +178,9 @@ def sweep(
     analysis["sweep_dir"] = str(pending.final)
     if as_json:
         print(json.dumps(analysis, indent=2))
-    elif not quiet:
+    elif quiet:
+        print(pending.final)
+    else:
         _render(analysis)
 
 

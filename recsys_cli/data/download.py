@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys_cli.errors import DataError
+from recsys_cli.progress import NO_PROGRESS, Progress
 
 try:  # POSIX only; elsewhere concurrent fetches of one file are not guarded
     import fcntl
@@ -102,29 +103,6 @@ def file_lock(path: Path) -> Iterator[None]:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _progress(enabled: bool):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=True,
-    )
-
-
 def _hashers_for(part: Path) -> tuple[hashlib._Hash, hashlib._Hash, int]:
     sha, md5 = hashlib.sha256(), hashlib.md5()
     have = 0
@@ -168,8 +146,9 @@ def _off_size(n: int, size: int | None, limit: int | None) -> str | None:
     return None
 
 
-def _attempt(fetch_url: str, part: Path, timeout: float, bar, task, size, limit) -> Digest:
-    """One GET (with a Range header when `part` already holds bytes); returns the digest.
+def _attempt(fetch_url: str, part: Path, timeout: float, progress, size, limit) -> Digest:
+    """One GET (with a Range header when `part` already holds bytes); returns the digest. The
+    bytes are counted on `progress`, block by block.
 
     `size` (exact; else `limit`, an upper bound) stops the transfer: a `.part` already longer, a
     server announcing another size or sending more, or a web page is refused (NotTheFile)
@@ -222,7 +201,8 @@ def _attempt(fetch_url: str, part: Path, timeout: float, bar, task, size, limit)
         if problem:
             raise NotTheFile(f"the server announces {problem}")
         stop = bound if total is None else total
-        bar.update(task, total=stop, completed=have)
+        progress.total(stop, "B")
+        progress.advance(have)
         received = have
         try:
             with part.open("ab" if have else "wb") as out:
@@ -239,7 +219,7 @@ def _attempt(fetch_url: str, part: Path, timeout: float, bar, task, size, limit)
                     sha.update(block)
                     md5.update(block)
                     received += len(block)
-                    bar.update(task, completed=received)
+                    progress.advance(len(block))
                 out.flush()
                 os.fsync(out.fileno())
         except TimeoutError as exc:
@@ -258,7 +238,7 @@ def download_file(
     checksum: str | None = None,
     size: int | None = None,
     max_size: int | None = None,
-    progress: bool = True,
+    progress: Progress = NO_PROGRESS,
     timeout: float = 30.0,
     retries: int = 3,
     backoff: float = 0.5,
@@ -270,7 +250,8 @@ def download_file(
     `size` is the exact length, else `max_size` an upper bound: no more is ever read, and what
     cannot be the file (another length, a web page) is dropped without retrying. Retries wait
     `backoff * 2**attempt` seconds. Failures raise a one-line `DataError` naming the URL; `hint`
-    (e.g. the `rank datasets import` command) is appended to network failures.
+    (e.g. the `rank datasets import` command) is appended to network failures. The transfer is
+    shown on `progress` (bytes).
     """
     if checksum is not None:
         parse_checksum(checksum)
@@ -286,40 +267,40 @@ def download_file(
             dest.unlink()
         reason = ""
         inherited = part.exists()  # a .part left by an earlier run: resumed, maybe foreign
-        with _progress(progress) as bar:
-            task = bar.add_task(dest.name, total=size)
-            for attempt in range(retries + 1):
-                try:
-                    digest = _attempt(fetch_url, part, timeout, bar, task, size, max_size)
-                except NotTheFile as exc:
-                    part.unlink(missing_ok=True)
-                    reason = f"{exc}; nothing was kept"
+        progress.update(f"download {dest.name}")
+        progress.total(size, "B")
+        for attempt in range(retries + 1):
+            try:
+                digest = _attempt(fetch_url, part, timeout, progress, size, max_size)
+            except NotTheFile as exc:
+                part.unlink(missing_ok=True)
+                reason = f"{exc}; nothing was kept"
+                break
+            except DownloadFailed as exc:
+                reason = str(exc)
+                if not exc.retry or attempt == retries:
                     break
-                except DownloadFailed as exc:
-                    reason = str(exc)
-                    if not exc.retry or attempt == retries:
-                        break
+                time.sleep(backoff * 2**attempt)
+                continue
+            if size is not None and digest.size != size:  # a body of no announced length
+                reason = f"got {digest.size:,} bytes, expected {size:,}"
+                if attempt < retries:
                     time.sleep(backoff * 2**attempt)
+                continue
+            if checksum is not None and not digest.matches(checksum):
+                part.unlink(missing_ok=True)
+                if inherited and attempt < retries:  # the old .part was another file's
+                    inherited = False
+                    reason = "checksum mismatch after resuming an earlier partial file"
                     continue
-                if size is not None and digest.size != size:  # a body of no announced length
-                    reason = f"got {digest.size:,} bytes, expected {size:,}"
-                    if attempt < retries:
-                        time.sleep(backoff * 2**attempt)
-                    continue
-                if checksum is not None and not digest.matches(checksum):
-                    part.unlink(missing_ok=True)
-                    if inherited and attempt < retries:  # the old .part was another file's
-                        inherited = False
-                        reason = "checksum mismatch after resuming an earlier partial file"
-                        continue
-                    algo = checksum.partition(":")[0]
-                    raise DataError(
-                        f"{fetch_url}: checksum mismatch (expected {checksum}, got "
-                        f"{algo}:{getattr(digest, algo)}, {digest.size} bytes); the file was "
-                        "discarded"
-                    )
-                os.replace(part, dest)
-                return digest
+                algo = checksum.partition(":")[0]
+                raise DataError(
+                    f"{fetch_url}: checksum mismatch (expected {checksum}, got "
+                    f"{algo}:{getattr(digest, algo)}, {digest.size} bytes); the file was "
+                    "discarded"
+                )
+            os.replace(part, dest)
+            return digest
         where = fetch_url if fetch_url == url else f"{fetch_url} (mirror of {url})"
         tail = f"; {hint}" if hint else ""
         raise DataError(f"could not download {where}: {reason}{tail}")

@@ -11,13 +11,14 @@ from recsys_cli.config.schema import DatasetConfig
 from recsys_cli.data.dataset import Dataset, canonical_interactions, empty_items
 from recsys_cli.data.embedded import EMBEDDED_NAME, load_recbole_ml100k, sha256_of
 from recsys_cli.errors import DataError
+from recsys_cli.progress import NO_PROGRESS, Progress
 
 
 def load_dataset(
-    config: DatasetConfig, data_dir: Path | None = None, progress: bool = True
+    config: DatasetConfig, data_dir: Path | None = None, progress: Progress = NO_PROGRESS
 ) -> Dataset:
     """A local file when `path` is set; ML-100K from the recbole wheel; a synthetic dataset made by
-    `rank datasets synth`; else the dataset catalog."""
+    `rank datasets synth`; else the dataset catalog (a download shown on `progress`)."""
     if config.path is not None:
         return load_local_file(config)
     if config.name == EMBEDDED_NAME:

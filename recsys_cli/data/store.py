@@ -40,6 +40,7 @@ from recsys_cli.data.dataset import Dataset
 from recsys_cli.data.download import Digest, download_file, file_digest, file_lock
 from recsys_cli.data.parsers import PARSER_VERSION, SourceFiles
 from recsys_cli.errors import DataError
+from recsys_cli.progress import NO_PROGRESS, Progress
 
 DATA_DIR_ENV = "RANK_DATA_DIR"
 DEFAULT_DATA_DIR = Path("datasets")
@@ -209,13 +210,16 @@ class DatasetStore:
         return meta
 
     # download ----------------------------------------------------------------------------
-    def download(self, entry: CatalogEntry, *, progress: bool = True, force: bool = False) -> None:
-        """Fetch every upstream file of `entry` that is not already here and verified."""
+    def download(
+        self, entry: CatalogEntry, *, progress: Progress = NO_PROGRESS, force: bool = False
+    ) -> None:
+        """Fetch every upstream file of `entry` that is not already here and verified (each
+        transfer shown on `progress`)."""
         entry.require_available()
         with self._locked(entry):
             self._download(entry, progress=progress, force=force)
 
-    def _download(self, entry: CatalogEntry, *, progress: bool, force: bool) -> None:
+    def _download(self, entry: CatalogEntry, *, progress: Progress, force: bool) -> None:
         record = self._record(entry)
         if record.get("origin") == "import-folder":
             record = self._reset(entry)
@@ -371,7 +375,7 @@ class DatasetStore:
         entry: CatalogEntry,
         *,
         download: bool = True,
-        progress: bool = True,
+        progress: Progress = NO_PROGRESS,
         force: bool = False,
     ) -> Dataset:
         """The prepared dataset: downloaded (if allowed) and parsed on first use, then cached."""
@@ -387,6 +391,8 @@ class DatasetStore:
                         f"download {entry.name}` or `rank datasets import {entry.name} PATH`"
                     )
                 self._download(entry, progress=progress, force=False)
+                progress.update(f"prepare {entry.name}")
+                progress.total(None)
                 record = self._record(entry)
             if not force and self._prepared_meta(entry, record) is not None:
                 return self._load(entry, record)
@@ -623,7 +629,11 @@ def _extract_archive(archive: Path, into: Path) -> None:
 
 
 def load_catalog_dataset(
-    name: str, data_dir: Path | None = None, *, download: bool = True, progress: bool = True
+    name: str,
+    data_dir: Path | None = None,
+    *,
+    download: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> Dataset:
     """The prepared catalog dataset `name`, downloaded and prepared on first use."""
     return DatasetStore(data_dir).prepare(get_entry(name), download=download, progress=progress)

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 from recsys_cli.metrics.accuracy import METRICS, accuracy_metrics
+from recsys_cli.progress import NO_PROGRESS, Progress
+
+# Users evaluated at once: small enough for progress every fraction of a second at scale, large
+# enough that the per-block overhead (a few small frames per metric) stays negligible.
+BLOCK_USERS = 4096
+
+
+def user_blocks(n_users: int, progress: Progress = NO_PROGRESS) -> Iterator[slice]:
+    """Consecutive row slices of at most `BLOCK_USERS` users; each is counted on `progress` once
+    done. Per-user metrics of a user do not depend on which other users share the block."""
+    block = BLOCK_USERS
+    for start in range(0, n_users, block):
+        rows = slice(start, min(start + block, n_users))
+        yield rows
+        progress.advance(rows.stop - rows.start)
+
+
+def in_row_order(per_user: pl.DataFrame, metrics, cutoffs) -> pl.DataFrame:
+    """Blocks' per-user tables in the row order of one table over all users: metric (in the
+    order of `metrics`), cutoff (order of `cutoffs`), then user (a stable sort keeps the blocks'
+    user order)."""
+    keys = (
+        pl.DataFrame({"metric": list(metrics), "_m": np.arange(len(metrics))}),
+        pl.DataFrame(
+            {"cutoff": np.asarray(cutoffs, dtype=np.int32), "_c": np.arange(len(cutoffs))}
+        ),
+    )
+    for key in keys:
+        per_user = per_user.join(key, on=key.columns[0], how="left", maintain_order="left")
+    return per_user.sort("_m", "_c", maintain_order=True).drop("_m", "_c")
 
 
 def evaluate_lists(

@@ -33,6 +33,7 @@ import numpy as np
 from scipy import stats as _sps
 
 from recsys_cli.errors import UserError
+from recsys_cli.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     import polars as pl
@@ -555,13 +556,15 @@ def compare(
     test: PrimaryTest = "t",
     n_resamples: int = 10_000,
     confidence: float = 0.95,
+    progress: Progress = NO_PROGRESS,
 ) -> ComparisonReport:
     """Paired tests of every model against `baseline` on each metric, corrected across the table.
 
     Per model and metric: paired t-test, Wilcoxon signed-rank, percentile bootstrap CI of
     mean(model - baseline), Cohen's d_z and the relative improvement of means; p-values of each
     test are adjusted together over all models x metrics (Holm 1979 / Benjamini & Hochberg 1995).
-    `significant` uses the adjusted p-value of `test`. Sakai (2014).
+    `significant` uses the adjusted p-value of `test`. Sakai (2014). Each (model, metric) pair
+    done is counted on `progress`.
     """
     import polars as pl
 
@@ -587,6 +590,7 @@ def compare(
 
     per_user = per_user.with_columns(pl.col("value").cast(pl.Float64))
     raw: list[dict[str, Any]] = []
+    progress.total(len(dict.fromkeys(metrics)) * len(others), "comparisons")
     for label in dict.fromkeys(metrics):
         name, cutoff = _parse_metric(label)
         wide = _paired_table(per_user, baseline, name, cutoff, label)
@@ -622,6 +626,7 @@ def compare(
                     "effect_size": cohens_dz(a, b),
                 }
             )
+            progress.advance()
 
     t_adj = adjust_pvalues([r["t_pvalue"] for r in raw], correction)
     w_adj = adjust_pvalues([r["wilcoxon_pvalue"] for r in raw], correction)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -9,6 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_cli.models.topk import topk_excluding
+from recsys_cli.progress import NO_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
 
 # Dense score blocks are capped at this many cells (float32: 128 MiB).
 _BLOCK_CELLS = 1 << 25
@@ -29,6 +33,8 @@ class Recommender:
     `fit` takes the users x items training CSR; `recommend(users, history, k)` returns the top-k
     items not in `history` (a CSR whose row i is the input history of `users[i]`), best first.
     A user with no training row but a non-empty history is folded in where the model allows it.
+    Both take a `Progress`: `recommend` counts users block by block; `fit` counts iterations of
+    models that train in iterations (they override `_fit_counting`).
     """
 
     Params: ClassVar[type] = NoParams
@@ -40,14 +46,19 @@ class Recommender:
         self.params = params if params is not None else self.Params()
         self.seed = seed
 
-    def fit(self, train: sp.csr_matrix) -> Recommender:
+    def fit(self, train: sp.csr_matrix, progress: Progress = NO_PROGRESS) -> Recommender:
         train = sp.csr_matrix(train, dtype=np.float32)
         self.n_users_, self.n_items_ = train.shape
-        self._fit(train)
+        self._fit_counting(train, progress)
         return self
 
     def recommend(
-        self, users: np.ndarray, history: sp.csr_matrix, k: int, block_size: int | None = None
+        self,
+        users: np.ndarray,
+        history: sp.csr_matrix,
+        k: int,
+        block_size: int | None = None,
+        progress: Progress = NO_PROGRESS,
     ) -> tuple[np.ndarray, np.ndarray]:
         if not hasattr(self, "n_items_"):
             raise NotFittedError(f"{type(self).__name__}.recommend called before fit")
@@ -56,13 +67,27 @@ class Recommender:
         if history.shape != (len(users), self.n_items_):
             raise ValueError(f"history shape {history.shape} != ({len(users)}, {self.n_items_})")
         block = block_size or max(1, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
+        log.debug(
+            "%s: top-%d of %d items for %d users in blocks of %d",
+            type(self).__name__,
+            k,
+            self.n_items_,
+            len(users),
+            block,
+        )
         items = np.empty((len(users), k), dtype=np.int32)
         scores = np.empty((len(users), k), dtype=np.float32)
+        progress.total(len(users), "users")
         for start in range(0, len(users), block):
             rows = slice(start, start + block)
             dense = np.ascontiguousarray(self._scores(users[rows], history[rows]), dtype=np.float32)
             items[rows], scores[rows] = topk_excluding(dense, history[rows], k)
+            progress.advance(len(users[rows]))
         return items, scores
+
+    def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
+        """`_fit`; a model that trains in iterations overrides this to count them on `progress`."""
+        self._fit(train)
 
     def _fit(self, train: sp.csr_matrix) -> None:
         raise NotImplementedError

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from recsys_cli.models.base import Recommender
+from recsys_cli.progress import NO_PROGRESS
 from recsys_cli.sorted_search import row_contains
 
 
@@ -34,13 +35,15 @@ class Popularity(Recommender):
     def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (len(users), self.n_items_))
 
-    def recommend(self, users, history, k, block_size=None):
+    def recommend(self, users, history, k, block_size=None, progress=NO_PROGRESS):
         if not hasattr(self, "order_"):
             return super().recommend(users, history, k, block_size)  # raises NotFittedError
         history = sp.csr_matrix(history, dtype=np.float32)
         history.sort_indices()
         items = np.empty((len(users), k), dtype=np.int32)
+        progress.total(len(users), "users")
         _walk_global_order(self.order_, history.indptr, history.indices, items)
+        progress.advance(len(users))
         scores = np.where(items >= 0, self.popularity_[np.maximum(items, 0)], -np.inf)
         return items, scores.astype(np.float32)
 

@@ -4,6 +4,8 @@ al., UAI 2009). The only module that imports implicit. Scoring and top-k are our
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,16 +13,35 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recsys_cli.models.base import Recommender
+from recsys_cli.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 class FactorModel(Recommender):
     """score(u, i) = <p_u, q_i>; users without a training row are folded in from their history."""
 
-    def _fit(self, train: sp.csr_matrix) -> None:
+    def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
+        """implicit's fit, its per-iteration callback counting iterations on `progress`."""
+        name = type(self).__name__
+
+        def iteration_done(iteration: int, seconds: float, *_) -> None:
+            log.debug("%s: iteration %d/%d, %.2f s", name, iteration + 1, model.iterations, seconds)
+            progress.advance()
+
         # implicit warns and slows down when BLAS runs its own threads beside implicit's.
         with threadpool_limits(1, "blas"):
             model = self._implicit_model()
-            model.fit(train, show_progress=False)
+            progress.total(model.iterations, "iterations")
+            started = time.perf_counter()
+            model.fit(train, show_progress=False, callback=iteration_done)
+        log.info(
+            "%s: %d iterations, %d factors, %.2f s",
+            name,
+            model.iterations,
+            model.factors,
+            time.perf_counter() - started,
+        )
         self.model_ = model
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)

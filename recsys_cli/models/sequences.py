@@ -16,6 +16,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from recsys_cli.errors import DataError
+from recsys_cli.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from recsys_cli.data.splits import Split
@@ -194,11 +195,14 @@ class SequentialModel:
         return stored.where(fallback, SequenceData.from_csr(history))
 
 
-def fit_in_time_order(model: Recommender, train: sp.csr_matrix, split: Split) -> Recommender:
-    """`model.fit(train)`, or `fit_sequences` with the split's time-ordered parts for models
-    that set `needs_sequences` (training = split.fit; input = split.fit + split.extra_input)."""
+def fit_in_time_order(
+    model: Recommender, train: sp.csr_matrix, split: Split, progress: Progress = NO_PROGRESS
+) -> Recommender:
+    """`model.fit(train, progress)`, or `fit_sequences` with the split's time-ordered parts for
+    models that set `needs_sequences` (training = split.fit; input = split.fit +
+    split.extra_input)."""
     if not getattr(model, "needs_sequences", False):
-        return model.fit(train)
+        return model.fit(train, progress)
     n_users, n_items = train.shape
     sequences = sequences_from_frame(split.fit, n_users, n_items)
     if split.extra_input.height == 0:

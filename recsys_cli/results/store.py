@@ -3,15 +3,20 @@
 A run directory holds recipe.toml (resolved), manifest.json, test.parquet, candidates.parquet,
 recommendations.parquet and, once evaluated, per_user.parquet and metrics.json. `metrics.json` is
 written last, so a directory with it is a finished evaluation; one without it was only trained.
+Every run directory also holds run.log: the package's INFO log records while it was written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,10 @@ import polars as pl
 
 from recsys_cli.errors import UserError
 
+log = logging.getLogger(__name__)
+
 TEMP_PREFIX = ".tmp-"
+RUN_LOG = "run.log"
 REQUIRED_FILES = ("recipe.toml", "manifest.json", "test.parquet", "recommendations.parquet")
 
 
@@ -34,23 +42,55 @@ class PendingRun:
 
     On any error (or Ctrl-C) the temporary directory is removed, so nothing half-written looks
     like a run. Final names carry a timestamp and random suffix, so runs never overwrite each other.
+    While open, the run's log goes to `run.log` inside it (`run_log`), closed before the rename.
     """
 
     def __init__(self, root: Path, name: str):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.final = root / f"{stamp}-{_safe(name)}-{secrets.token_hex(3)}"
         self.path = root / f"{TEMP_PREFIX}{self.final.name}"
+        self._log = contextlib.ExitStack()
 
     def __enter__(self) -> PendingRun:
         self.path.mkdir(parents=True)
+        self._log.enter_context(run_log(self.path / RUN_LOG))
+        log.info("run %s (written as %s until complete)", self.final, self.path.name)
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
+        self._log.close()
         if kind is not None:
             shutil.rmtree(self.path, ignore_errors=True)
             return False
         self.path.rename(self.final)  # atomic within one filesystem
         return False
+
+
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """While the block runs, append the package's log records of INFO and up from this thread
+    to `path`, whatever -v shows on stderr. Other threads (concurrent Dask tasks in one worker)
+    log to their own runs."""
+    package = logging.getLogger("recsys_cli")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    level = package.level
+    if package.getEffectiveLevel() > logging.INFO:
+        package.setLevel(logging.INFO)
+    package.addHandler(handler)
+    try:
+        from recsys_cli import __version__
+
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        log.info("recsys-cli %s, process: %s", __version__, command)
+        yield
+    finally:
+        package.removeHandler(handler)
+        handler.close()
+        package.setLevel(level)
 
 
 def _safe(name: str) -> str:

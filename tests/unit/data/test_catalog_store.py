@@ -55,7 +55,7 @@ def test_catalog_lists_every_required_dataset():
 def test_download_and_prepare_every_entry(name, serve_dataset, tmp_path):
     entry, up = serve_dataset(name)
     st, warnings = make_store(tmp_path)
-    ds = st.prepare(entry, progress=False)
+    ds = st.prepare(entry)
     inter = ds.interactions
     assert (inter.height, inter["user"].n_unique(), inter["item"].n_unique()) == (
         up.counts.interactions,
@@ -65,7 +65,7 @@ def test_download_and_prepare_every_entry(name, serve_dataset, tmp_path):
     assert ds.name == name and ds.checksum.startswith("sha256:")
     assert warnings == []  # counts match the fixture's, every file had a checksum
     assert not list(st.folder(entry).rglob("*.part"))
-    again = st.prepare(entry, progress=False)
+    again = st.prepare(entry)
     assert again.interactions.equals(inter) and again.items.equals(ds.items)
     assert again.checksum == ds.checksum
 
@@ -74,14 +74,14 @@ def test_download_and_prepare_every_entry(name, serve_dataset, tmp_path):
 def test_prepared_cache_is_reused_without_network(serve_dataset, mirror, tmp_path, monkeypatch):
     entry, _ = serve_dataset("ml-latest-small")
     st, _ = make_store(tmp_path)
-    st.prepare(entry, progress=False)
+    st.prepare(entry)
     served = len(mirror.requests)
 
     def boom(src):
         raise AssertionError("parsed again")
 
     monkeypatch.setitem(catalog.CATALOG, entry.name, dataclasses.replace(entry, parser=boom))
-    ds = load_catalog_dataset("ml-latest-small", tmp_path / "data", progress=False)
+    ds = load_catalog_dataset("ml-latest-small", tmp_path / "data")
     assert ds.interactions.height > 0 and len(mirror.requests) == served
 
 
@@ -94,7 +94,7 @@ def test_two_threads_prepare_one_dataset(serve_dataset, mirror, tmp_path):
 
     def run():
         try:
-            results.append(st.prepare(entry, progress=False))
+            results.append(st.prepare(entry))
         except Exception as exc:  # reported below
             errors.append(exc)
 
@@ -113,7 +113,7 @@ def test_two_threads_prepare_one_dataset(serve_dataset, mirror, tmp_path):
 def test_md5_checksums_are_verified(serve_dataset, tmp_path):
     entry, up = serve_dataset("ml-1m", algo="md5")
     st, _ = make_store(tmp_path)
-    assert st.prepare(entry, progress=False).interactions.height == up.counts.interactions
+    assert st.prepare(entry).interactions.height == up.counts.interactions
     record = json.loads((st.folder(entry) / "source.json").read_text())
     assert record["files"]["ml-1m.zip"]["verified"] is True
 
@@ -125,7 +125,7 @@ def test_checksum_mismatch_leaves_nothing_in_the_cache(serve_dataset, tmp_path, 
     monkeypatch.setitem(catalog.CATALOG, entry.name, dataclasses.replace(entry, files=(bad,)))
     st, _ = make_store(tmp_path)
     with pytest.raises(DataError, match="checksum mismatch.*discarded"):
-        st.prepare(get_entry("lastfm-2k"), progress=False)
+        st.prepare(get_entry("lastfm-2k"))
     folder = st.folder(entry)
     assert [f for f in files_in(folder) if not f.endswith(".lock")] == []
     assert not st.status(entry).downloaded
@@ -135,7 +135,7 @@ def test_checksum_mismatch_leaves_nothing_in_the_cache(serve_dataset, tmp_path, 
 def test_unreachable_source_suggests_import(mirror, tmp_path):
     st, _ = make_store(tmp_path)
     with pytest.raises(DataError) as err:
-        st.download(get_entry("ml-100k"), progress=False)
+        st.download(get_entry("ml-100k"))
     message = str(err.value)
     assert "files.grouplens.org/datasets/movielens/ml-100k.zip" in message
     assert "rank datasets import ml-100k PATH" in message and "HTTP 404" in message
@@ -163,7 +163,7 @@ def test_import_archive_with_right_checksum_prepares_offline(serve_dataset, tmp_
     archive.write_bytes(up.published()["ml-100k.zip"])
     st, warnings = make_store(tmp_path)
     assert st.import_path(entry, archive) == "import-archive"
-    ds = st.prepare(entry, download=False, progress=False)
+    ds = st.prepare(entry, download=False)
     assert ds.interactions.height == up.counts.interactions
     assert warnings == []
     assert st.verify(entry).ok
@@ -242,7 +242,7 @@ def test_parser_version_change_reprepares(tmp_path, upstream, monkeypatch):
 def test_verify_detects_corruption_and_remove_frees_shared_storage(serve_dataset, tmp_path):
     entry, _ = serve_dataset("kuairec-small")
     st, _ = make_store(tmp_path)
-    st.prepare(entry, progress=False)
+    st.prepare(entry)
     big = get_entry("kuairec-big")
     assert st.status(big).downloaded  # same archive, same folder
     report = st.verify(entry)

@@ -21,7 +21,7 @@ UPSTREAM = "https://files.example.org/datasets/thing.zip"
 PAYLOAD = os.urandom(300_000)
 SHA = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
 MD5 = "md5:" + hashlib.md5(PAYLOAD).hexdigest()
-FAST = {"progress": False, "retries": 2, "backoff": 0.0, "timeout": 5.0}
+FAST = {"retries": 2, "backoff": 0.0, "timeout": 5.0}
 
 
 def leftovers(folder):
@@ -46,12 +46,39 @@ def test_download_verifies_and_renames(mirror, tmp_path, checksum):
     assert leftovers(tmp_path) == ["thing.zip"]
 
 
-def test_progress_bar_enabled(mirror, tmp_path, capsys):
+class Counted:
+    """A `Progress` that records what it is told."""
+
+    def __init__(self):
+        self.totals, self.done, self.texts = [], 0, []
+
+    def total(self, n, unit=""):
+        self.totals.append((n, unit))
+        self.done = 0
+
+    def advance(self, n=1):
+        self.done += n
+
+    def update(self, text):
+        self.texts.append(text)
+
+
+def test_progress_counts_the_bytes(mirror, tmp_path):
     mirror.publish(UPSTREAM, PAYLOAD)
-    options = {**FAST, "progress": True}
-    download_file(UPSTREAM, tmp_path / "thing.zip", checksum=SHA, **options)
+    progress = Counted()
+    download_file(UPSTREAM, tmp_path / "thing.zip", checksum=SHA, progress=progress, **FAST)
     assert (tmp_path / "thing.zip").read_bytes() == PAYLOAD
-    assert capsys.readouterr().out == ""  # the bar goes to stderr, never to stdout
+    assert progress.totals[-1] == (len(PAYLOAD), "B") and progress.done == len(PAYLOAD)
+    assert progress.texts == ["download thing.zip"]
+
+
+def test_progress_of_a_resumed_download_counts_the_kept_bytes(mirror, tmp_path):
+    mirror.publish(UPSTREAM, PAYLOAD)
+    (tmp_path / "thing.zip.part").write_bytes(PAYLOAD[:100_000])
+    progress = Counted()
+    download_file(UPSTREAM, tmp_path / "thing.zip", checksum=SHA, progress=progress, **FAST)
+    assert (tmp_path / "thing.zip").read_bytes() == PAYLOAD
+    assert progress.totals[-1] == (len(PAYLOAD), "B") and progress.done == len(PAYLOAD)
 
 
 def test_verified_file_is_not_fetched_again(mirror, tmp_path):
@@ -135,7 +162,6 @@ def test_stalled_server_times_out(mirror, tmp_path):
             UPSTREAM,
             tmp_path / "thing.zip",
             checksum=SHA,
-            progress=False,
             timeout=0.5,
             retries=1,
             backoff=0.0,
@@ -179,7 +205,7 @@ def test_two_processes_fetch_one_file(mirror, tmp_path):
     checksum = "sha256:" + hashlib.sha256(big).hexdigest()
     code = (
         "import sys; from pathlib import Path; from recsys_cli.data.download import download_file;"
-        f"download_file({UPSTREAM!r}, Path(sys.argv[1]), checksum={checksum!r}, progress=False,"
+        f"download_file({UPSTREAM!r}, Path(sys.argv[1]), checksum={checksum!r},"
         " retries=1, backoff=0)"
     )
     env = {**os.environ, "RANK_DATASETS_MIRROR": mirror.base}
