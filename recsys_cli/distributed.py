@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -45,6 +46,11 @@ def _distributed():
     return distributed
 
 
+# Each local worker is a process of its own (one thread): beyond a few per core they only
+# compete for memory and cores.
+LOCAL_WORKERS_PER_CORE = 4
+
+
 @contextlib.contextmanager
 def connect(
     workers: int | None = None, scheduler: str | None = None, timeout: float = 10.0
@@ -60,6 +66,12 @@ def connect(
     if workers is not None:
         if workers < 1:
             raise UserError(f"--workers {workers}: needs at least one worker")
+        most = LOCAL_WORKERS_PER_CORE * (os.cpu_count() or 1)
+        if workers > most:
+            raise UserError(
+                f"--workers {workers}: a local cluster runs at most {most} worker processes "
+                f"here ({LOCAL_WORKERS_PER_CORE} per core); a larger cluster: --scheduler"
+            )
         with (
             distributed.LocalCluster(
                 n_workers=workers,
@@ -176,6 +188,12 @@ def run_sweep_distributed(
     from recsys_cli.experiment import prepare_sweep
     from recsys_cli.results.store import TEMP_PREFIX, PendingRun
 
+    ranker_keys = [key for key, _ in grid if key.split(".")[0] == "ranker"]
+    if ranker_keys:  # the ranker is retrained per point in the client: see experiment.run_sweep
+        raise UserError(
+            f"--grid {ranker_keys[0]}: ranker keys are swept in one process; drop --workers "
+            "and --scheduler"
+        )
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     if context is not None:
         _warm(context, [point.recipe for point in points])

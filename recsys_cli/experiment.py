@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,8 @@ from recsys_cli.results.manifest import provenance
 from recsys_cli.results.store import (
     RUN_LOG,
     ParquetPieces,
-    read_json,
+    read_manifest,
+    read_run_recipe,
     run_log,
     write_json,
     write_parquet,
@@ -96,6 +96,7 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         evaluated_users=len(eval_users),
     )
     report.update(parts.notes)
+    report.update(dataset.notes)
     log.info(
         "%s: %s users x %s items, %s interactions (%s before filtering), %s fit; %s users "
         "evaluated on %s held-out pairs",
@@ -161,8 +162,10 @@ def _lists_frame(
 
 
 def needs_context(recipe: Recipe) -> bool:
-    """True when the recipe reranks or asks for a metric beyond accuracy."""
-    return bool(recipe.variants) or any(metric_kind(m) != "accuracy" for m in recipe.eval.metrics)
+    """True when the recipe reranks, has a ranker or asks for a metric beyond accuracy."""
+    if recipe.variants or recipe.ranker is not None:
+        return True
+    return any(metric_kind(m) != "accuracy" for m in recipe.eval.metrics)
 
 
 def build_context(recipe: Recipe, data: Prepared):
@@ -171,6 +174,10 @@ def build_context(recipe: Recipe, data: Prepared):
 
     context = RerankContext.from_prepared(data, recipe)
     check_columns(context, recipe)
+    if recipe.ranker is not None:
+        from recsys_cli.ranking.features import check_data
+
+        check_data(recipe, context, data)
     return context
 
 
@@ -258,6 +265,10 @@ def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, ste
         with step("item side data for reranking and metrics"):
             context = build_context(recipe, data)
     outputs = fit_models(recipe, data, step, work_dir=run_dir / "models")
+    if recipe.ranker is not None:
+        from recsys_cli.ranking.stage import add_ranker
+
+        outputs = add_ranker(recipe, data, outputs, context, step, run_dir / "models")
     return write_run(recipe, run_dir, data, outputs, context, step, started), context
 
 
@@ -320,6 +331,10 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
         sub.mkdir(parents=True)
         with run_log(sub / RUN_LOG):
             outputs = fit_models(single, data, step, work_dir=sub / "models")
+            if recipe.ranker is not None:
+                from recsys_cli.ranking.stage import add_ranker
+
+                outputs = add_ranker(single, data, outputs, context, step, sub / "models")
             manifests[seed] = write_run(single, sub, data, outputs, context, step)
             with step(f"evaluate seed {seed}") as progress:
                 evaluations[seed] = evaluate_run(
@@ -422,6 +437,9 @@ def write_run(
         timings = {"models": {o.label: o.timings for o in outputs}}
         if rerank_timings:
             timings["rerank"] = rerank_timings
+        from recsys_cli.ranking.stage import save_ranker
+
+        ranker = save_ranker(outputs, run_dir)  # {"ranker": its timeline, counts, importances}
         manifest = {
             "recipe": recipe.name,
             "seed": recipe.seed,
@@ -438,6 +456,7 @@ def write_run(
             "lists": lists,  # row labels of recommendations.parquet, in order
             "list_depth": max([*recipe.eval.cutoffs] + [v.length for v in recipe.variants]),
             **({"variants": list(rerank_timings)} if rerank_timings else {}),
+            **ranker,
             "timings": {
                 **timings,
                 "train_total_s": round(time.perf_counter() - started, 3),
@@ -452,8 +471,7 @@ def write_run(
 def context_for_run(run_dir: Path, data_dir: Path | None = None, step: Step = silent_step):
     """The `RerankContext` of a stored run, rebuilt by re-preparing the data of its recipe.toml
     (the dataset checksum must match the manifest)."""
-    raw = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
-    recipe = recipe_from_dict(raw)
+    recipe = read_run_recipe(run_dir)
     data = prepare(recipe, data_dir, step)
     expected = load_manifest(run_dir)["dataset"]["checksum"]
     if data.dataset.checksum != expected:
@@ -709,11 +727,15 @@ def order_summary(summary: pl.DataFrame, models: pl.Series, metrics, cutoffs) ->
 def save_evaluation(evaluation: Evaluation, target: Path) -> None:
     """per_user.parquet first, metrics.json last (its presence marks a finished evaluation)."""
     write_parquet(target / "per_user.parquet", evaluation.per_user)
-    write_json(target / "metrics.json", evaluation.to_json())
+    try:
+        write_json(target / "metrics.json", evaluation.to_json())
+    except BaseException:
+        (target / "per_user.parquet").unlink()  # ours: write_parquet never replaces a file
+        raise
 
 
 def load_manifest(run_dir: Path) -> dict:
-    return read_json(run_dir / "manifest.json")
+    return read_manifest(run_dir)
 
 
 @dataclass(frozen=True)
@@ -738,7 +760,7 @@ class GridPoint:
     rows: dict[str, tuple[str, ...]]
 
 
-SWEEPABLE = ("variants", "groups")
+SWEEPABLE = ("variants", "groups", "ranker")
 
 
 def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[GridPoint]:
@@ -747,7 +769,8 @@ def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[GridPoint]:
     combination already had is not run again, and a combination with no such row is dropped
     (a 3x2 grid over two independent variants runs 3 + 2 rows, not 6 + 6).
 
-    Only keys under variants or groups may vary: anything else would need retraining."""
+    Only keys under variants, groups or ranker may vary: anything else would need retraining
+    the models (the ranker is retrained per point, over the models' fixed candidates)."""
     import copy
     import itertools
     import json
@@ -757,9 +780,9 @@ def grid_points(raw: dict, grid: list[tuple[str, list]]) -> list[GridPoint]:
     for key, _ in grid:
         if key.split(".")[0].split("[")[0] not in SWEEPABLE:
             raise UserError(
-                f"--grid {key}: only variants[...] and groups.* keys can vary in a sweep (models "
-                "are trained once per sweep); changing it would need retraining: use "
-                "`rank run --set` per value instead"
+                f"--grid {key}: only variants[...], groups.* and ranker.* keys can vary in a "
+                "sweep (models are trained once per sweep); changing it would need retraining: "
+                "use `rank run --set` per value instead"
             )
     combinations = list(itertools.product(*(values for _, values in grid)))
     recipes, depends = [], []
@@ -805,10 +828,15 @@ def row_dependencies(recipe: Recipe) -> dict[str, str]:
 
     by_metrics = {m[m.index("[") + 1 : -1] for m in recipe.eval.metrics if "[" in m}
     rows = {model.label: canonical(None, by_metrics) for model in recipe.models}
+    ranker = {}  # the ranker's row (and variants of it) also depend on its settings
+    if recipe.ranker is not None:
+        ranker = {"ranker": dataclasses.asdict(recipe.ranker)}
+        rows[recipe.ranker.label] = canonical(ranker, by_metrics | strings(ranker))
     for variant in recipe.variants:
         config = dataclasses.asdict(variant)
-        needs = canonical(config, by_metrics | strings(config))
-        rows.update({f"{label}+{variant.name}": needs for label in variant.models})
+        for label in variant.models:
+            on = {**config, **ranker} if ranker and label == recipe.ranker.label else config
+            rows[f"{label}+{variant.name}"] = canonical(on, by_metrics | strings(on))
     return rows
 
 
@@ -848,6 +876,10 @@ def prepare_sweep(
             for point in points:
                 check_columns_for(context, point.recipe)
     outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
+    if base.ranker is not None:  # the first point's; run_sweep retrains it where a point differs
+        from recsys_cli.ranking.stage import add_ranker
+
+        outputs = add_ranker(base, data, outputs, context, step, sweep_dir / "models")
     return points, data, context, outputs
 
 
@@ -873,11 +905,20 @@ def run_sweep(
             recipe = point.recipe
             shown = ", ".join(f"{k}={v}" for k, v in point.values.items())
             point_context = context.for_recipe(recipe) if context is not None else None
+            point_outputs = outputs
+            if recipe.ranker is not None:  # retrained where the point's ranker settings differ
+                from recsys_cli.ranking.stage import add_ranker
+
+                point_outputs = add_ranker(
+                    recipe, data, outputs, point_context, step, rows=point.rows
+                )
             with (
                 PendingRun(sweep_dir, f"{recipe.name}-{index:03d}") as pending,
                 step(f"point {index}: {shown}") as progress,
             ):
-                write_run(recipe, pending.path, data, outputs, point_context, rows=point.rows)
+                write_run(
+                    recipe, pending.path, data, point_outputs, point_context, rows=point.rows
+                )
                 evaluation = evaluate_run(
                     pending.path,
                     recipe.eval.cutoffs,

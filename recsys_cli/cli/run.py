@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from recsys_cli.cli.common import console, err_console, parse_list, progress_step, user_errors
-from recsys_cli.errors import UserError
+from recsys_cli.errors import UserError, writing_into
 
 
 def _complete_recipe(incomplete: str) -> list[str]:
@@ -130,6 +130,11 @@ def _show(
     if not quiet:
         for line in counts_lines(manifest["counts"]):
             err_console.print(line, style="dim", highlight=False, markup=False)
+        if "ranker" in manifest:
+            from recsys_cli.ranking.report import ranker_lines
+
+            for line in ranker_lines(manifest["ranker"]):
+                err_console.print(line, style="dim", highlight=False, markup=False)
     table = summary_table(
         evaluation.summary,
         evaluation.per_user,
@@ -163,7 +168,7 @@ def run(
     from recsys_cli.experiment import run_recipe
 
     recipe, pending = _pending_run(recipe_path, overrides, results_dir)
-    names = [m.label for m in recipe.models]
+    names = [m.label for m in recipe.models] + ([recipe.ranker.label] if recipe.ranker else [])
     names += [f"{label}+{v.name}" for label in names for v in recipe.variants if label in v.models]
     output = _display(output, as_json, rows, baseline, names)
     step = progress_step(quiet, verbose)
@@ -250,14 +255,22 @@ def evaluate(
         save_evaluation,
     )
     from recsys_cli.metrics import metric_kind, metric_problem
-    from recsys_cli.results.store import RUN_LOG, ExistingFile, PendingRun, open_run_dir, run_log
+    from recsys_cli.results.store import (
+        RUN_LOG,
+        ExistingFile,
+        PendingRun,
+        damaged_run_reported,
+        open_run_dir,
+        read_run_recipe,
+        run_log,
+    )
 
     run_dir = open_run_dir(run_dir)
-    recipe = tomllib.loads((run_dir / "recipe.toml").read_text(encoding="utf-8"))
-    chosen_cutoffs = parse_list(cutoffs, "--cutoffs", int) or tuple(recipe["eval"]["cutoffs"])
-    chosen_metrics = parse_list(metrics, "--metrics") or tuple(recipe["eval"]["metrics"])
+    recipe = read_run_recipe(run_dir)
+    chosen_cutoffs = parse_list(cutoffs, "--cutoffs", int) or recipe.eval.cutoffs
+    chosen_metrics = parse_list(metrics, "--metrics") or recipe.eval.metrics
     for metric in chosen_metrics:
-        problem = metric_problem(metric, recipe.get("groups", {}))
+        problem = metric_problem(metric, recipe.groups)
         if problem:
             raise UserError(f"--metrics: {problem}")
     if min(chosen_cutoffs) < 1:
@@ -272,10 +285,13 @@ def evaluate(
             )
         if baseline is not None:
             raise UserError("--baseline: slices are not tested; compare the whole run instead")
-        _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, output, rows, step)
+        with damaged_run_reported(run_dir):
+            _show_slices(
+                run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, output, rows, step
+            )
         return
     # The run's log gets the evaluation too (a re-evaluation's folder logs only its saving).
-    with run_log(run_dir / RUN_LOG):
+    with damaged_run_reported(run_dir), writing_into(run_dir), run_log(run_dir / RUN_LOG):
         context = None
         if any(metric_kind(m) != "accuracy" for m in chosen_metrics):
             context = context_for_run(run_dir, data_dir, step)  # once, for every seed

@@ -13,9 +13,12 @@ from typing import Any
 import tomli_w
 
 from recsys_cli.config.schema import (
+    RANKER_FEATURES,
+    RANKER_LABEL_TERMS,
     RERANKER_PARAMS,
     GroupConfig,
     ModelConfig,
+    RankerConfig,
     Recipe,
     StepConfig,
     VariantConfig,
@@ -136,6 +139,7 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     models = raw.pop("models", None)
     variants = raw.pop("variants", [])
     groups = raw.pop("groups", {})
+    ranker = raw.pop("ranker", None)
     if not isinstance(models, list) or not models:
         raise RecipeError("models", "expected a non-empty array of tables ([[models]])")
     configs = tuple(_model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
@@ -160,6 +164,8 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
                 )
     group_configs = coerce(dict[str, GroupConfig], groups, "groups")
     recipe = dataclasses.replace(recipe, groups=group_configs)
+    if ranker is not None:
+        recipe = dataclasses.replace(recipe, ranker=_ranker_config(ranker, recipe))
     if not isinstance(variants, list):
         raise RecipeError("variants", "expected an array of tables ([[variants]])")
     recipe = dataclasses.replace(
@@ -197,7 +203,7 @@ def _variant_config(entry: Any, path: str, recipe: Recipe) -> VariantConfig:
     if not isinstance(name, str) or not name:
         raise RecipeError(join(path, "name"), "required variant name (a string) is missing")
     plain_name(name, join(path, "name"))  # rows are labelled MODEL+name: no '+' either
-    labels = [m.label for m in recipe.models]
+    labels = [m.label for m in recipe.models] + ([recipe.ranker.label] if recipe.ranker else [])
     chosen = coerce(tuple[str, ...], entry.get("models", labels), join(path, "models"))
     for i, label in enumerate(chosen):
         if label not in labels:
@@ -218,6 +224,48 @@ def _variant_config(entry: Any, path: str, recipe: Recipe) -> VariantConfig:
         _step_config(step, join(join(path, "chain"), i), recipe) for i, step in enumerate(chain)
     )
     return VariantConfig(name=name, chain=steps, models=tuple(chosen), length=length)
+
+
+def _ranker_config(entry: Any, recipe: Recipe) -> RankerConfig:
+    """The [ranker] table: generators are model labels, features and label terms known names
+    (`group:NAME` from [groups]), the row label a new plain name, length at most the pool."""
+    config = build(RankerConfig, entry, "ranker")
+    labels = [m.label for m in recipe.models]
+    groups = [f"group:{g}" for g in recipe.groups]
+    for i, label in enumerate(config.generators):
+        if label not in labels:
+            raise RecipeError(
+                f"ranker.generators[{i}]", f"no model labelled {label!r}" + nearest(label, labels)
+            )
+        if config.generators.index(label) != i:
+            raise RecipeError(f"ranker.generators[{i}]", f"{label!r} is named twice")
+    for i, name in enumerate(config.features):
+        if name not in RANKER_FEATURES and name not in groups:
+            valid = [*RANKER_FEATURES, *groups]
+            raise RecipeError(
+                f"ranker.features[{i}]", f"unknown feature {name!r}" + nearest(name, valid)
+            )
+        if config.features.index(name) != i:
+            raise RecipeError(f"ranker.features[{i}]", f"{name!r} is named twice")
+    for term in config.labels.weights:
+        if term not in RANKER_LABEL_TERMS and term not in groups:
+            valid = [*RANKER_LABEL_TERMS, *groups]
+            raise RecipeError(
+                f"ranker.labels.weights.{term}",
+                f"unknown label term {term!r}" + nearest(term, valid),
+            )
+    plain_name(config.label, "ranker.label")  # a row label, like a model's
+    if config.label in labels:
+        raise RecipeError("ranker.label", f"{config.label!r} is already a model's label")
+    pool = recipe.eval.candidates * len(config.generators)
+    length = config.length or recipe.eval.candidates
+    if not max(recipe.eval.cutoffs) <= length <= pool:
+        raise RecipeError(
+            "ranker.length",
+            f"must be between the largest cutoff ({max(recipe.eval.cutoffs)}) and the pool "
+            f"(eval.candidates x generators = {pool}), got {length}",
+        )
+    return dataclasses.replace(config, length=length)
 
 
 def _step_config(entry: Any, path: str, recipe: Recipe) -> StepConfig:

@@ -333,6 +333,96 @@ class VariantConfig:
     length: int = 0
 
 
+# Ranker feature name -> what the data must have for it (None: always there); the builders in
+# `recsys_cli.ranking.features` carry the same names. `score` and `rank` give one column per
+# generator; `group:NAME` (a [groups] name) is also a feature: membership of that group.
+RANKER_FEATURES: dict[str, str | None] = {
+    "score": None,
+    "rank": None,
+    "retrieved_by": None,
+    "popularity": None,
+    "popularity_trend": "timestamps",
+    "item_age": "timestamps",
+    "release_age": "year",
+    "user_activity": None,
+    "genre_affinity": "genres",
+    "artist_affinity": "artist",
+    "artist_new": "artist",
+}
+# Business terms of the ranker's labels besides `group:NAME`: discovery = the item's artist is
+# new to the user.
+RANKER_LABEL_TERMS: dict[str, str | None] = {"discovery": "artist"}
+
+
+@dataclass(frozen=True)
+class RankerParams:
+    """LightGBM LambdaMART hyperparameters (Burges, MSR-TR-2010-82); `truncation_level` is
+    lambdarank_truncation_level (list positions whose pairs carry gradient)."""
+
+    objective: Literal["lambdarank", "rank_xendcg"] = "lambdarank"
+    iterations: int = 200
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 50
+    feature_fraction: float = 1.0
+    lambda_l2: float = 0.0
+    truncation_level: int = 30
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "min_data_in_leaf", "truncation_level"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_leaves < 2:
+            raise ValueError(f"num_leaves must be >= 2, got {self.num_leaves}")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
+        if not 0.0 < self.feature_fraction <= 1.0:
+            raise ValueError(f"feature_fraction must be in (0, 1], got {self.feature_fraction}")
+        if self.lambda_l2 < 0:
+            raise ValueError(f"lambda_l2 must be >= 0, got {self.lambda_l2}")
+
+
+@dataclass(frozen=True)
+class RankerLabels:
+    """The gain of a pooled (user, item) pair: rel + sum_k w_k t_k (apply_to = "all") or
+    rel * (1 + sum_k w_k t_k) ("relevant": business terms count only on relevant items); rel = 1
+    when the pair is in the label window, t_k in {0, 1} (discovery, group:NAME)."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    apply_to: Literal["all", "relevant"] = "all"
+
+    def __post_init__(self) -> None:
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError("label weights must be >= 0")
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """The two-stage ranker: pool the top-N candidates of the `generators` (model labels), learn
+    LambdaMART on labels from a window carved off the end of the training part (`validation`:
+    its share, cut as the recipe's split kind cuts), and order each test user's pool. Rows are
+    labelled `label`; lists hold `length` items (the loader fills eval.candidates)."""
+
+    generators: tuple[str, ...]
+    label: str = "LTR"
+    features: tuple[str, ...] = ("score", "rank", "popularity", "user_activity")
+    validation: float = 0.1
+    length: int = 0
+    threads: int = 1
+    labels: RankerLabels = field(default_factory=RankerLabels)
+    params: RankerParams = field(default_factory=RankerParams)
+
+    def __post_init__(self) -> None:
+        if not self.generators:
+            raise ValueError("generators must name at least one model label")
+        if not 0.0 < self.validation < 1.0:
+            raise ValueError(f"validation must be in (0, 1), got {self.validation}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if not self.features:
+            raise ValueError("features must name at least one feature")
+
+
 MAX_SEED = 2**32 - 1
 
 
@@ -355,6 +445,7 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     groups: dict[str, GroupConfig] = field(default_factory=dict)
     variants: tuple[VariantConfig, ...] = ()
+    ranker: RankerConfig | None = None
 
     def __post_init__(self) -> None:
         seeds = (self.seed, *self.seeds, self.split.seed or 0)
