@@ -190,10 +190,11 @@ def load_file(
     columns,
     positions: int | None,
     name: str,
+    key: str = "ope.data",
 ) -> LoggedFeedback:
     """A local CSV or Parquet file of logged rounds, one row per (round, position); `columns`
-    (an `ope.config.LogColumns`) maps its column names. Without a round column every row is its
-    own round; without a position column every row is position 1."""
+    (an `ope.config.LogColumns` at recipe key `key`) maps its column names. Without a round
+    column every row is its own round; without a position column every row is position 1."""
     from recsys_cli.data.embedded import sha256_of
     from recsys_cli.data.sources import _read_table
 
@@ -203,15 +204,15 @@ def load_file(
         for key in ("round", "position", "item", "propensity", "reward", "prefix")
         if getattr(columns, key) is not None
     }
-    for key, column in [*wanted.items(), *(("context", c) for c in columns.context)]:
+    for field, column in [*wanted.items(), *(("context", c) for c in columns.context)]:
         if column not in table.columns:
             shown = ", ".join(table.columns[:12]) + (", ..." if table.width > 12 else "")
             raise DataError(
-                f"{path}: no column {column!r} (ope.data.columns.{key}); the file has: {shown}"
+                f"{path}: no column {column!r} ({key}.columns.{field}); the file has: {shown}"
             )
 
-    def where(key: str) -> str:
-        return f"{path}: column {wanted[key]!r} (ope.data.columns.{key})"
+    def where(field: str) -> str:
+        return f"{path}: column {wanted[field]!r} ({key}.columns.{field})"
 
     if table.height == 0:
         raise DataError(f"{path}: no rows")

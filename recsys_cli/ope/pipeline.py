@@ -28,9 +28,9 @@ from recsys_cli.ope.evaluate import Result, check_slates, evaluate, no_step
 from recsys_cli.ope.logs import LoggedFeedback
 
 
-def load_logs(config: LogsConfig, positions: int | None) -> LoggedFeedback:
-    """The logs a recipe table names; `positions` is the slate length asked for (None: the
-    largest logged position)."""
+def load_logs(config: LogsConfig, positions: int | None, key: str) -> LoggedFeedback:
+    """The logs the recipe table at `key` names; `positions` is the slate length asked for
+    (None: the largest logged position)."""
     if config.source == "obd":
         from recsys_cli.ope.obd import load_obd
 
@@ -38,7 +38,7 @@ def load_logs(config: LogsConfig, positions: int | None) -> LoggedFeedback:
     from recsys_cli.ope.logs import load_file
 
     path = Path(config.path)
-    return load_file(path, config.separator, config.columns, positions, name=path.stem)
+    return load_file(path, config.separator, config.columns, positions, path.stem, key)
 
 
 def model_scores(
@@ -117,7 +117,7 @@ def estimate_policies(
     scores = {}
     if any(isinstance(p, ModelPolicy) for p in config.policies):
         with step(f"load fit logs ({config.fit.source})"):
-            fit_logs = load_logs(config.fit, None)
+            fit_logs = load_logs(config.fit, None, "ope.fit")
         for model in recipe.models:
             with step(f"fit {model.label} on {fit_logs.name}"):
                 scores[model.label] = model_scores(model, fit_logs, logs, recipe.seed)
@@ -139,8 +139,8 @@ def estimate_policies(
         step,
     )
     truths = {
-        p.name: load_logs(p.on_policy, None).on_policy_value()
-        for p in config.policies
+        p.name: load_logs(p.on_policy, None, f"ope.policies[{i}].on_policy").on_policy_value()
+        for i, p in enumerate(config.policies)
         if p.on_policy is not None
     }
     return [dataclasses.replace(r, on_policy=truths.get(r.policy)) for r in results]
@@ -156,7 +156,7 @@ def run_ope(recipe: OpeRecipe, run_dir: Path, step: Callable = no_step) -> dict:
     started = time.perf_counter()
     (run_dir / "recipe.toml").write_text(ope_recipe_to_toml(recipe), encoding="utf-8")
     with step(f"load logs ({recipe.ope.data.source})"):
-        logs = load_logs(recipe.ope.data, recipe.ope.positions)
+        logs = load_logs(recipe.ope.data, recipe.ope.positions, "ope.data")
     results = estimate_policies(recipe, logs, step)
     rows = [r.to_json() for r in results]
     write_parquet(
