@@ -31,14 +31,13 @@ class Source:
 
 
 def _source(path: Path) -> Source:
-    from recsys_cli.results.store import open_run_dir
+    from recsys_cli.results.store import RUN_TABLES, check_parquet, open_run_dir
 
     if path.parent.name == EVALS_DIR and (path / "metrics.json").is_file():
+        per_user = path / "per_user.parquet"
+        check_parquet(per_user, RUN_TABLES[per_user.name])
         return Source(path, open_run_dir(path.parent.parent))
-    open_run_dir(path)
-    if not (path / "per_user.parquet").is_file():
-        raise UserError(f"{path}: not evaluated yet; run `rank eval {path}` first")
-    return Source(path, path)
+    return Source(open_run_dir(path, evaluated=True), path)
 
 
 def _labels(frame) -> list[str]:
@@ -223,14 +222,20 @@ def compare(
     With several runs, rows are labelled A:MODEL, B:MODEL, ... in argument order (legend shown)."""
     from recsys_cli.evaluation.statistics import compare as paired_compare
     from recsys_cli.evaluation.statistics import pair_on_shared_users
+    from recsys_cli.results.store import damaged_run_reported
 
     if correction not in ("holm", "bh", "none"):
         raise UserError(f"--correction: {correction!r} is not one of holm, bh, none")
+    if not 0.0 < alpha < 1.0:
+        raise UserError(f"--alpha: a significance level is between 0 and 1, got {alpha}")
+    if seed < 0:
+        raise UserError(f"--seed: seeds are >= 0, got {seed}")
     if output not in ("table", "markdown", "latex", "csv", "json"):
         raise UserError(f"--format: {output!r} is not one of table, markdown, latex, csv, json")
     step = progress_step(quiet, verbose)
     wanted = parse_list(metric, "--metric")
-    per_user, runs = load_per_user(run_dirs, wanted)
+    with damaged_run_reported(" ".join(map(str, run_dirs))):
+        per_user, runs = load_per_user(run_dirs, wanted)
     per_user, left_out = pair_on_shared_users(per_user)
     for line in left_out_lines(left_out):
         err_console.print(line, style="dim", highlight=False, markup=False)

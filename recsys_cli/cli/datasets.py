@@ -12,6 +12,7 @@ from rich.console import Console
 from recsys_cli.cli.app import Typer
 from recsys_cli.cli.common import progress_step, user_errors_reported
 from recsys_cli.cli.run import VerboseOpt
+from recsys_cli.errors import writing_into
 
 app = Typer(
     name="datasets",
@@ -381,7 +382,8 @@ def synth(
         spec = SynthSpec(
             users=users, items=items, interactions=interactions, seed=seed, artists=artists
         )
-        save(generate(spec, name), spec, folder)
+        with writing_into(folder.parent):
+            save(generate(spec, name), spec, folder)
     out.print(
         f"SYNTHETIC dataset {name!r}: {interactions:,} interactions, {users:,} users, "
         f"{items:,} items -> {folder}"

@@ -398,7 +398,15 @@ class DatasetStore:
                 return self._load(entry, record)
             self._extract(entry, record)
             roots = [self.folder(entry) / "extracted", self.folder(entry) / "files"]
-            interactions, items = entry.parser(SourceFiles(entry.name, roots))
+            try:
+                interactions, items = entry.parser(SourceFiles(entry.name, roots))
+            except (pl.exceptions.PolarsError, ValueError) as error:  # ValueError: bad text too
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise DataError(
+                    f"{self.folder(entry)}: the files of {entry.name!r} do not parse ({first}); "
+                    f"they are not its upstream files: import those (rank datasets import "
+                    f"{entry.name} PATH) or remove these (rank datasets remove {entry.name})"
+                ) from None
             self._check_counts(entry, interactions, items)
             self._write_prepared(entry, record, interactions, items)
             return self._dataset(entry, record, interactions, items)

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -23,26 +24,67 @@ from typing import Any
 
 import polars as pl
 
-from recsys_cli.errors import UserError
+from recsys_cli.errors import UserError, is_disk_full, size_of, write_refused
 
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
+# In a `.tmp-` run folder: "HOST PID" of the process writing it, so that a later run can remove
+# the folders of processes that died without cleaning up (kill -9, power loss).
+OWNER_FILE = ".owner"
 RUN_LOG = "run.log"
 REQUIRED_FILES = ("recipe.toml", "manifest.json", "test.parquet", "recommendations.parquet")
 
 
 def results_root(option: Path | None) -> Path:
-    """--results-dir, else $RANK_RESULTS_DIR, else ./results."""
-    return Path(option or os.environ.get("RANK_RESULTS_DIR", "results"))
+    """--results-dir, else $RANK_RESULTS_DIR, else ./results (a folder, made when missing)."""
+    root = Path(option or os.environ.get("RANK_RESULTS_DIR", "results"))
+    if root.exists() and not root.is_dir():
+        raise UserError(
+            f"{root}: the results dir is a file, not a folder; give another --results-dir"
+        )
+    return root
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and someone else's
+        pass
+    return True
+
+
+def remove_dead_runs(root: Path) -> list[Path]:
+    """Remove the `.tmp-` run folders under `root` whose writer, a process on this host, is gone
+    (killed with SIGKILL, or the machine went down); returns them. Folders of live processes,
+    of other hosts, or without an owner record are left alone."""
+    removed = []
+    for folder in root.glob(f"{TEMP_PREFIX}*") if root.is_dir() else ():
+        try:
+            host, pid = (folder / OWNER_FILE).read_text(encoding="utf-8").split()
+        except (OSError, ValueError):
+            continue
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 class PendingRun:
     """Context manager for a new run: work in `.path`; on success it becomes `.final`.
 
-    On any error (or Ctrl-C) the temporary directory is removed, so nothing half-written looks
-    like a run. Final names carry a timestamp and random suffix, so runs never overwrite each other.
-    While open, the run's log goes to `run.log` inside it (`run_log`), closed before the rename.
+    On any error (or Ctrl-C, or SIGTERM via the CLI) the temporary directory is removed, so
+    nothing half-written looks like a run; a full or read-only disk becomes one `write_refused`
+    line. The folder records its writer (OWNER_FILE), and opening a run first removes the folders
+    of dead writers (`remove_dead_runs`). Final names carry a timestamp and random suffix, so
+    runs never overwrite each other. While open, the run's log goes to `run.log` inside it
+    (`run_log`), closed before the rename.
     """
 
     def __init__(self, root: Path, name: str):
@@ -52,18 +94,44 @@ class PendingRun:
         self._log = contextlib.ExitStack()
 
     def __enter__(self) -> PendingRun:
-        self.path.mkdir(parents=True)
-        self._log.enter_context(run_log(self.path / RUN_LOG))
-        log.info("run %s (written as %s until complete)", self.final, self.path.name)
+        remove_dead_runs(self.path.parent)
+        try:
+            self.path.mkdir(parents=True)
+            (self.path / OWNER_FILE).write_text(_owner(), encoding="utf-8")
+            self._log.enter_context(run_log(self.path / RUN_LOG))
+            log.info("run %s (written as %s until complete)", self.final, self.path.name)
+        except BaseException as error:
+            self.__exit__(type(error), error, None)
+            raise
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        self._log.close()
-        if kind is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return False
-        self.path.rename(self.final)  # atomic within one filesystem
+        try:
+            self._log.close()  # flushes run.log: fails on a full disk
+            if kind is None:
+                (self.path / OWNER_FILE).unlink()
+                self.path.rename(self.final)  # atomic within one filesystem
+                return False
+        except OSError as failure:
+            error = error or failure
+        written = size_of(self.path) if self.path.exists() and is_disk_full(error) else None
+        shutil.rmtree(self.path, ignore_errors=True)
+        # Inside another pending run (a sweep's points), that one names the folder and the size.
+        nested = self.path.parent.name.startswith(TEMP_PREFIX)
+        refused = None if nested else write_refused(self.path.parent, error, written)
+        if refused is not None:
+            raise refused from None
+        if kind is None:
+            raise error
         return False
+
+
+class _RunLogHandler(logging.FileHandler):
+    """A run.log that cannot be written (a full disk) fails the run like any other file, instead
+    of logging printing a traceback and going on: PendingRun removes the folder, says one line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # called inside emit's `except`: re-raises the write error
 
 
 @contextlib.contextmanager
@@ -72,7 +140,7 @@ def run_log(path: Path) -> Iterator[None]:
     to `path`, whatever -v shows on stderr. Other threads (concurrent Dask tasks in one worker)
     log to their own runs."""
     package = logging.getLogger("recsys_cli")
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _RunLogHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     thread = threading.get_ident()
@@ -166,8 +234,48 @@ class ParquetPieces:
         return False
 
 
-def open_run_dir(path: Path) -> Path:
-    """Check that `path` is a complete trained run; one clear error otherwise."""
+# Columns each stored table must have for `rank eval`, `rank compare` and slices to read it.
+RUN_TABLES = {
+    "test.parquet": ("user", "item", "status"),
+    "recommendations.parquet": ("model", "user", "rank", "item"),
+    "per_user.parquet": ("model", "user", "metric", "cutoff", "value"),
+    "users.parquet": ("user", "train_interactions"),
+    "items.parquet": ("item", "train_users"),
+}
+# manifest.json keys that are read back, with their JSON types (a.b: key b of table a).
+MANIFEST_KEYS = {
+    "recipe": str,
+    "dataset": dict,
+    "dataset.checksum": str,
+    "split": dict,
+    "split.fingerprint": str,
+    "lists": list,
+    "list_depth": int,
+    "counts": dict,
+    **{
+        f"counts.{key}": int
+        for key in (
+            "interactions",
+            "users",
+            "items",
+            "dataset_interactions",
+            "evaluated_users",
+            "pairs_evaluated",
+            "cold_users_excluded",
+            "pairs_seen_in_input",
+            "pairs_on_items_unseen_in_training",
+        )
+    },
+    "counts.kind": str,
+    "counts.evaluated_part": str,
+}
+_DAMAGED = "the run directory is damaged (half-copied or edited?): run it again"
+
+
+def open_run_dir(path: Path, evaluated: bool = False) -> Path:
+    """Check that `path` is a complete trained run (and `evaluated`, when asked) whose files can
+    be read back: manifest.json with its keys, a valid recipe.toml, and Parquet tables with their
+    columns (each seed's sub-run too); one line naming the file and the problem otherwise."""
     if not path.is_dir():
         raise UserError(f"{path}: no such run directory")
     if path.name.startswith(TEMP_PREFIX):
@@ -175,8 +283,93 @@ def open_run_dir(path: Path) -> Path:
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise UserError(f"{path}: not a complete run directory (missing {', '.join(missing)})")
+    if evaluated and not (path / "per_user.parquet").is_file():
+        raise UserError(f"{path}: not evaluated yet; run `rank eval {path}` first")
+    manifest = read_manifest(path)
+    read_run_recipe(path)
+    for name, columns in RUN_TABLES.items():
+        if (path / name).is_file():
+            check_parquet(path / name, columns)
+    for seed in manifest.get("seeds", ()):
+        open_run_dir(path / "seeds" / f"seed-{seed}", evaluated)
     return path
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON file; unreadable or invalid JSON is one line naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not readable as JSON ({error}); {_DAMAGED}") from None
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """manifest.json of a run, checked for the keys and types that are read back (MANIFEST_KEYS;
+    `seeds`, when present, a list of seeds)."""
+    path = run_dir / "manifest.json"
+    manifest = read_json(path)
+    if not isinstance(manifest, dict):
+        raise UserError(
+            f"{path}: expected a JSON object, got {type(manifest).__name__}; {_DAMAGED}"
+        )
+    for key, kind in MANIFEST_KEYS.items():
+        parent, _, last = key.rpartition(".")
+        value = manifest.get(parent, {}).get(last) if parent else manifest.get(last)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            problem = "missing" if value is None else f"{type(value).__name__}, not {kind.__name__}"
+            raise UserError(f"{path}: {key} is {problem}; {_DAMAGED}")
+    seeds = manifest.get("seeds", [])
+    if not isinstance(seeds, list) or not all(type(s) is int and s >= 0 for s in seeds):
+        raise UserError(f"{path}: seeds is not a list of seeds; {_DAMAGED}")
+    if not all(isinstance(label, str) for label in manifest["lists"]):
+        raise UserError(f"{path}: lists is not a list of row labels; {_DAMAGED}")
+    return manifest
+
+
+def read_run_recipe(run_dir: Path):
+    """The resolved recipe.toml of a run, validated into a `Recipe` (errors name the file)."""
+    from recsys_cli.config.loader import read_toml, recipe_from_dict
+    from recsys_cli.errors import RecipeError
+
+    path = run_dir / "recipe.toml"
+    try:
+        return recipe_from_dict(read_toml(path))
+    except RecipeError as error:
+        if error.source is not None:
+            raise
+        raise RecipeError(
+            error.path, str(error).removeprefix(f"{error.path}: "), str(path)
+        ) from None
+
+
+def check_parquet(path: Path, columns: tuple[str, ...]) -> None:
+    """A stored table whose footer and schema can be read, holding `columns` (a truncated,
+    empty or foreign file fails here, before any work)."""
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise UserError(
+            f"{path}: not a readable Parquet file ({_first_line(error)}); {_DAMAGED}"
+        ) from None
+    missing = [c for c in columns if c not in schema]
+    if missing:
+        raise UserError(f"{path}: lacks the column(s) {', '.join(missing)}; {_DAMAGED}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def damaged_run_reported(run_dir: Path | str) -> Iterator[None]:
+    """Reading a run's tables: a Parquet file damaged inside (its footer intact, so
+    `check_parquet` passed) is one line naming the run(s), not a polars traceback."""
+    try:
+        yield
+    except pl.exceptions.PolarsError as error:
+        if "out of specification" not in str(error) and not str(error).startswith("parquet"):
+            raise
+        raise UserError(
+            f"{run_dir}: a stored Parquet file is damaged ({_first_line(error)}); {_DAMAGED}"
+        ) from None
