@@ -13,7 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-SCRIPTS = ("bench_eval.py", "bench_eval_ranx.py", "bench_topk.py", "bench_rerank.py")
+SCRIPTS = (
+    "bench_eval.py",
+    "bench_eval_ranx.py",
+    "bench_topk.py",
+    "bench_rerank.py",
+    "bench_ope.py",
+)
 
 
 def main() -> None:

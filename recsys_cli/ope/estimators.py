@@ -76,7 +76,12 @@ def _per_round(values: np.ndarray) -> np.ndarray:
 
 
 def _snips_components(x: Inputs) -> np.ndarray:
-    return np.concatenate([x.w * x.reward, x.w, x.mask.astype(np.float64)], axis=1)
+    n, n_positions = x.w.shape
+    out = np.empty((n, 3 * n_positions), order="F")  # columns written and read contiguously
+    np.multiply(x.w, x.reward, out=out[:, :n_positions])
+    out[:, n_positions : 2 * n_positions] = x.w
+    out[:, 2 * n_positions :] = x.mask
+    return out
 
 
 def _snips_combine(means: np.ndarray) -> np.ndarray:
@@ -165,7 +170,13 @@ ESTIMATORS: dict[str, Estimator] = {
 def estimate(estimator: Estimator, inputs: Inputs) -> float:
     """The estimator's value on all rounds (with one fit of the reward model)."""
     components = estimator.components(inputs)
-    return float(estimator.combine(components.reshape(-1, components.shape[-1]).mean(axis=0)))
+    return float(estimator.combine(column_means(components.reshape(-1, components.shape[-1]))))
+
+
+def column_means(components: np.ndarray) -> np.ndarray:
+    """Means of the n x k components' columns (a product with ones: several times faster than
+    numpy's mean along the first axis of a row-major array with few columns)."""
+    return np.ones(len(components)) @ components / len(components)
 
 
 def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:

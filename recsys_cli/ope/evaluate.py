@@ -18,6 +18,7 @@ from recsys_cli.ope.estimators import (
     Diagnostics,
     Inputs,
     bootstrap_counts,
+    column_means,
     percentile_interval,
 )
 from recsys_cli.ope.logs import LoggedFeedback
@@ -181,7 +182,7 @@ def _estimates(prepared, estimators, logs, model, n_boot, rng):
     for name, (_, inputs) in prepared.items():
         for estimator in linear:
             components = estimator.components(inputs)
-            point[name, estimator.name] = float(estimator.combine(components.mean(axis=0)))
+            point[name, estimator.name] = float(estimator.combine(column_means(components)))
             blocks.append(components)
             keys.append((name, estimator, components.shape[1]))
     if modelled:
