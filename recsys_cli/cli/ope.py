@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from rich.console import Console
-
 from recsys_cli.cli.common import console, err_console, progress_step, user_errors
 from recsys_cli.cli.run import JsonOpt, QuietOpt, RecipeArg, ResultsOpt, SetOpt
 
@@ -14,28 +12,20 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
-def _table(outcome: dict, title: str, confidence: float):
-    from rich.table import Table
+def _tables(outcome: dict, title: str, confidence: float, width: int) -> list:
+    """The estimator x policy table, split into blocks that fit `width` (policy and estimator
+    repeat in each)."""
+    from rich.text import Text
+
+    from recsys_cli.results.report import fit_tables
 
     rows = outcome["results"]
     truth = any(row["on_policy"] is not None for row in rows)
-    table = Table(title=title)
-    for column in (
-        "policy",
-        "estimator",
-        "estimate",
-        f"{confidence:.0%} CI",
-        "ESS",
-        "mean w",
-        "max w",
-        "zero w",
-    ):
-        table.add_column(column, justify="left" if column in ("policy", "estimator") else "right")
-    if truth:
-        table.add_column("on-policy", justify="right")
-        table.add_column("rel. error", justify="right")
+    headers = ["policy", "estimator", "estimate", f"{confidence:.0%} CI", "ESS", "mean w"]
+    headers += ["max w", "zero w", *(["on-policy", "rel. error"] if truth else [])]
+    cells = []
     for row in rows:
-        cells = [
+        values = [
             row["policy"],
             row["estimator"],
             _number(row["estimate"]),
@@ -47,9 +37,9 @@ def _table(outcome: dict, title: str, confidence: float):
         ]
         if truth:
             error = row["relative_error"]
-            cells += [_number(row["on_policy"]), "-" if error is None else f"{error:+.1%}"]
-        table.add_row(*cells)
-    return table
+            values += [_number(row["on_policy"]), "-" if error is None else f"{error:+.1%}"]
+        cells.append(([Text(v) for v in values], None))
+    return fit_tables(headers, cells, width, fixed=2, title=title)
 
 
 @user_errors
@@ -83,6 +73,5 @@ def ope(
         highlight=False,
     )
     title = f"{recipe.name}  ({pending.final})"
-    # piped output is not squeezed to 80 columns, so rows stay whole
-    out = console if console.is_terminal else Console(width=160)
-    out.print(_table(outcome, title, recipe.ope.confidence))
+    for table in _tables(outcome, title, recipe.ope.confidence, console.width):
+        console.print(table)
