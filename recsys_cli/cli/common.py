@@ -25,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
+from rich.table import Column
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -118,6 +119,11 @@ def progress_step(quiet: bool, verbose: bool = False) -> Step:
     return silent_step if quiet else _LIVE.step
 
 
+# The description takes the width the counts leave and is cut with an ellipsis, never wrapped:
+# a live line stays one line on a narrow terminal.
+_DESCRIPTION = Column(ratio=1, no_wrap=True, overflow="ellipsis")
+
+
 class _Known(ProgressColumn):
     """Show `column` only once the task has a total (a step without one is a spinner)."""
 
@@ -172,13 +178,14 @@ class _LiveSteps:
         if outermost:
             self._bar = RichProgress(
                 SpinnerColumn(),
-                TextColumn("{task.description}", markup=False),
-                _Known(BarColumn()),
-                _Known(_Count()),
+                TextColumn("{task.description}", markup=False, table_column=_DESCRIPTION),
+                _Known(BarColumn(bar_width=16)),
+                _Known(_Count(table_column=Column(no_wrap=True))),
                 TimeElapsedColumn(),
                 _Known(TimeRemainingColumn()),
                 console=err_console,
                 transient=True,
+                expand=True,
             )
             self._bar.start()
         bar = self._bar
@@ -197,7 +204,8 @@ class _LiveSteps:
                 ("✓", "green"),
                 f" {description} ",
                 (f"{time.perf_counter() - started:.2f} s", "dim"),
-            )
+            ),
+            soft_wrap=True,
         )
 
 

@@ -181,7 +181,7 @@ class SequentialModel:
         warnings.warn(
             f"{type(self).__name__} was fitted without time order (use "
             "fit_sequences); item index order stands in for it",
-            stacklevel=4,
+            stacklevel=5,
         )
         unordered = SequenceData.from_csr(train)
         return unordered, unordered

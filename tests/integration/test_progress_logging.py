@@ -133,3 +133,49 @@ def test_steps_share_one_live_display_and_count(capsys):
     assert common._LIVE._bar is None
     ticks = capsys.readouterr().err.splitlines()
     assert [line.split(" ")[1] for line in ticks] == ["download", "outer"]
+
+
+BLOCKS = """
+name = "blocks"
+seed = 3
+[dataset]
+name = "plays"
+path = "{path}"
+items_path = "{items}"
+columns = {{ user = "uid", item = "track", timestamp = "ts", weight = "plays" }}
+[split]
+kind = "random"
+test = 0.3
+[[models]]
+name = "popularity"
+[[models]]
+name = "ease"
+[[variants]]
+name = "mmr"
+models = ["ease"]
+chain = [{{ reranker = "mmr", lambda = 0.5, similarity = "genres" }}]
+[eval]
+cutoffs = [3, 10]
+candidates = 20
+metrics = ["ndcg", "recall", "ild", "coverage", "novelty", "serendipity"]
+"""
+
+
+def test_evaluation_in_user_blocks_equals_one_block(
+    tmp_path, interactions_csv, items_csv, monkeypatch
+):
+    from recsys_cli.config.loader import load_recipe
+    from recsys_cli.evaluation import evaluate
+    from recsys_cli.experiment import evaluate_run, run_recipe
+
+    path = tmp_path / "blocks.toml"
+    path.write_text(BLOCKS.format(path=interactions_csv, items=items_csv))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _, whole = run_recipe(load_recipe(path), run_dir)
+    n_users = whole.per_user["user"].n_unique()
+    monkeypatch.setattr(evaluate, "BLOCK_USERS", 7)  # blocks of 7 users, the last one shorter
+    assert n_users % 7 and n_users > 14
+    blocked = evaluate_run(run_dir, (3, 10), whole.metrics)
+    assert blocked.per_user.equals(whole.per_user)  # same rows in the same order
+    assert blocked.summary.equals(whole.summary)
