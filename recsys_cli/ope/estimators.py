@@ -8,7 +8,8 @@ round). Each estimator is a mean over rounds of per-round components followed by
 step, so that a bootstrap resample is a weighted sum of the same components.
 
 - dm: mean_i sum_l m_il q^pi_il (direct method).
-- ips: mean_i sum_l w_il r_il; on full slates this is the independent IPS of Li et al. 2018.
+- ips: mean_i sum_l w_il r_il; on full slates this is the independent IPS of Li et al.
+  (KDD 2018).
 - snips: per position, sum_i w_il r_il / sum_i w_il, times the share of rounds logging l.
 - dr: mean_i sum_l m_il q^pi_il + w_il (r_il - q_il) (Dudik, Langford & Li, ICML 2011).
 - switch_dr: dr with the correction only where w_il <= tau (Wang, Agarwal & Dudik, ICML 2017).
@@ -18,7 +19,8 @@ pi_0(a_i1..a_il | x_i), the weight of the logged prefix):
 - rips: mean_i sum_l W_il r_il, reward-interaction IPS (McInerney et al., KDD 2020).
 - sips: mean_i W_iL sum_l r_il, the standard IPS of the whole slate.
 - pi: mean_i (sum_l w_il - L + 1) sum_l r_il, the pseudo-inverse estimator for additive rewards
-  (Swaminathan et al., NeurIPS 2017).
+  (Swaminathan et al., NeurIPS 2017) in its form for logging policies that fill positions
+  independently.
 """
 
 from __future__ import annotations
