@@ -113,9 +113,7 @@ def _render(result: dict) -> None:
     for study in result["studies"]:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(study["trials"].items()))
         ran = result["ran"].get(study["name"], 0)
-        console.print(
-            f"{study['name']}: {states} ({ran} run now)", highlight=False, markup=False
-        )
+        console.print(f"{study['name']}: {states} ({ran} run now)", highlight=False, markup=False)
     if result["hypervolume"] is not None:
         hv = result["hypervolume"]
         reference = ", ".join(f"{m}={v:.4f}" for m, v in hv["reference"].items())

@@ -70,6 +70,8 @@ def front_hypervolume(study, spec: TuneSpec) -> dict | None:
     return {
         "hypervolume": hypervolume(values, higher, np.array(reference)) if len(values) else 0.0,
         "reference": {o.metric: r for o, r in zip(spec.objectives, reference, strict=True)},
-        "reference_rule": "given" if given else "worst feasible value per objective, where not given",
+        "reference_rule": "given"
+        if given
+        else "worst feasible value per objective, where not given",
         "feasible_trials": int(len(values)),
     }

@@ -41,7 +41,9 @@ class Param:
             return trial.suggest_categorical(self.key, list(self.choices))
         if self.kind == "int":
             step = int(self.step or 1)
-            return trial.suggest_int(self.key, int(self.low), int(self.high), step=step, log=self.log)
+            return trial.suggest_int(
+                self.key, int(self.low), int(self.high), step=step, log=self.log
+            )
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
     def holds(self, value: Any) -> bool:
@@ -94,9 +96,13 @@ def parse_param(key: str, spec: Any, where: str) -> Param:
             raise RecipeError(f"{where}.choices", "empty range: expected a non-empty list")
         if not all(isinstance(c, str | int | float | bool) for c in choices):
             raise RecipeError(f"{where}.choices", "choices must be strings, numbers or booleans")
-        kinds = {str if isinstance(c, str) else bool if isinstance(c, bool) else float for c in choices}
+        kinds = {
+            str if isinstance(c, str) else bool if isinstance(c, bool) else float for c in choices
+        }
         if len(kinds) > 1:
-            raise RecipeError(f"{where}.choices", "choices must be all strings, all numbers or all booleans")
+            raise RecipeError(
+                f"{where}.choices", "choices must be all strings, all numbers or all booleans"
+            )
         if len({json.dumps(c) for c in choices}) != len(choices):
             raise RecipeError(f"{where}.choices", f"{choices} repeat a value")
         return Param(key, "categorical", choices=tuple(choices))
@@ -153,9 +159,7 @@ def default_space(name: str, index: int) -> list[Param]:
     """The registered default search space of model `name` as the recipe's models[index]."""
     space = getattr(model_params_class(name), "SEARCH_SPACE", {})
     prefix = f"models[{index}].params"
-    return [
-        parse_param(f"{prefix}.{key}", spec, f"{prefix}.{key}") for key, spec in space.items()
-    ]
+    return [parse_param(f"{prefix}.{key}", spec, f"{prefix}.{key}") for key, spec in space.items()]
 
 
 _TOKEN = re.compile(r"([A-Za-z_][\w\-:]*)|\[(\d+)\]")

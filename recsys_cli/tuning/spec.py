@@ -105,7 +105,9 @@ class TuneSpec:
 def parse_tune(raw: dict, recipe: Recipe) -> TuneSpec:
     """Validate the recipe's `[tune]` table; every problem is a RecipeError naming its key."""
     if "tune" not in raw:
-        raise RecipeError("tune", "the recipe has no [tune] table; add one (see `rank tune --help`)")
+        raise RecipeError(
+            "tune", "the recipe has no [tune] table; add one (see `rank tune --help`)"
+        )
     table = build(TuneTable, raw["tune"], "tune")
     if recipe.split.validation <= 0:
         raise RecipeError(
@@ -117,14 +119,14 @@ def parse_tune(raw: dict, recipe: Recipe) -> TuneSpec:
         raise RecipeError("seeds", "rank tune trains each trial once; use `seed`, not `seeds`")
     objectives = _objectives(table, recipe)
     constraints = tuple(_constraint(c, i, recipe) for i, c in enumerate(table.constraints))
-    params = [
-        parse_param(key, spec, f'tune.params."{key}"') for key, spec in table.params.items()
-    ]
+    params = [parse_param(key, spec, f'tune.params."{key}"') for key, spec in table.params.items()]
     for param in params:
         check_param(raw, param, f'tune.params."{param.key}"')
     models = (table.model,) if isinstance(table.model, str) else table.model
     if models:
-        studies = tuple(_model_study(raw, recipe, label, i, params) for i, label in enumerate(models))
+        studies = tuple(
+            _model_study(raw, recipe, label, i, params) for i, label in enumerate(models)
+        )
         claimed = {p.key for s in studies for p in s.space}
         stray = next((p for p in params if p.key not in claimed), None)
         if stray is not None:
@@ -214,7 +216,8 @@ def _constraint(text: str, index: int, recipe: Recipe) -> Constraint:
         constraint = parse_constraint(text)
     except UserError:
         raise RecipeError(
-            where, f"{text!r}: expected 'METRIC@K OP VALUE' (>=, <=, >, <), e.g. 'coverage@10 >= 0.2'"
+            where,
+            f"{text!r}: expected 'METRIC@K OP VALUE' (>=, <=, >, <), e.g. 'coverage@10 >= 0.2'",
         ) from None
     _check_computed(constraint.metric, where, recipe)
     return constraint
@@ -235,7 +238,9 @@ def _model_study(raw, recipe: Recipe, label: str, position: int, params) -> Stud
         named = [i for i, m in enumerate(recipe.models) if m.name == label]
         if len(named) != 1:
             found = "several models are" if named else "no model is"
-            raise RecipeError(where, f"{found} labelled or named {label!r}" + nearest(label, labels))
+            raise RecipeError(
+                where, f"{found} labelled or named {label!r}" + nearest(label, labels)
+            )
         index = named[0]
     config = recipe.models[index]
     mine = [p for p in params if _indices(p.key) == {"models": index}]

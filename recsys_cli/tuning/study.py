@@ -34,15 +34,10 @@ log = logging.getLogger(__name__)
 
 JOURNAL = "optuna.journal"
 TRIALS = "trials.parquet"
-# Trial user attributes: validation metrics of the row, constraint values (<= 0 is feasible),
-# the process running it, why it failed, and whether it is the recipe's own configuration.
-VALIDATION, CONSTRAINTS, OWNER, ERROR, AS_GIVEN = (
-    "validation",
-    "constraints",
-    "owner",
-    "error",
-    "as_given",
-)
+# Trial user attributes: validation metrics of the row, the process running it, why it failed,
+# and whether it is the recipe's own configuration. Constraint values (<= 0: satisfied) are
+# Optuna's own (`Trial.set_constraint`), which every sampler reads.
+VALIDATION, OWNER, ERROR, AS_GIVEN = "validation", "owner", "error", "as_given"
 
 
 def open_storage(study_dir: Path):
@@ -51,7 +46,50 @@ def open_storage(study_dir: Path):
     from optuna.storages.journal import JournalFileBackend
 
     study_dir.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(study_dir / JOURNAL)))
+    path = str(study_dir / JOURNAL)
+    return JournalStorage(JournalFileBackend(path, lock_obj=OwnedLock(path + ".lock")))
+
+
+class OwnedLock:
+    """The journal's write lock: a file created with O_EXCL that names its holder ("HOST PID").
+
+    Optuna's own locks are anonymous: one left behind by a process killed while appending (a kill
+    -9 often lands there, since every trial appends several fsync'ed lines) blocks the next
+    process for their 30 s grace period. This one is broken at once when its holder is a dead
+    process of this host; a lock of another host, or one not yet named, is broken after
+    GRACE_S without change, as Optuna does."""
+
+    GRACE_S = 30.0
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def acquire(self) -> bool:
+        delay, unchanged_since, seen = 0.001, time.monotonic(), None
+        while True:
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    holder, changed = Path(self.path).read_text(), os.stat(self.path).st_mtime
+                except OSError:
+                    continue  # released meanwhile
+                if changed != seen:
+                    seen, unchanged_since = changed, time.monotonic()
+                stale = time.monotonic() - unchanged_since > self.GRACE_S
+                if stale or (holder and dead_owner(holder)):
+                    self.release()
+                    continue
+                time.sleep(delay)
+                delay = min(2 * delay, 0.1)
+                continue
+            with os.fdopen(descriptor, "w") as file:
+                file.write(owner())
+            return True
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 @contextlib.contextmanager
@@ -74,7 +112,7 @@ def owner() -> str:
     return f"{socket.gethostname()} {os.getpid()}"
 
 
-def _dead(owner_tag: str) -> bool:
+def dead_owner(owner_tag: str) -> bool:
     """True when `owner_tag` ("HOST PID") is a process of this host that no longer exists."""
     host, _, pid = owner_tag.partition(" ")
     if host != socket.gethostname() or not pid.isdigit():
@@ -96,14 +134,17 @@ def fail_abandoned(study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(OWNER)
-        stale = _dead(tag) if tag else _older_than(trial, 60.0)  # killed before it was tagged
+        stale = dead_owner(tag) if tag else _older_than(trial, 60.0)  # killed before it was tagged
         if stale:
             # skip_if_finished: another process may have marked it at the same moment
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(trial.number)
     if failed:
-        log.warning("study %s: trials %s were abandoned by a dead process; marked FAIL",
-                    study.study_name, failed)
+        log.warning(
+            "study %s: trials %s were abandoned by a dead process; marked FAIL",
+            study.study_name,
+            failed,
+        )
     return failed
 
 
@@ -119,13 +160,11 @@ def counted(study) -> int:
     abandoned or interrupted, which are run again) and running in other live processes."""
     from optuna.trial import TrialState
 
-    total = 0
-    for trial in study.get_trials(deepcopy=False):
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
-            total += 1
-        elif trial.state == TrialState.FAIL and ERROR in trial.user_attrs:
-            total += 1
-    return total
+    spent = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    return sum(
+        t.state in spent or (t.state == TrialState.FAIL and ERROR in t.user_attrs)
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 def make_sampler(spec: TuneSpec, number: int):
@@ -135,19 +174,11 @@ def make_sampler(spec: TuneSpec, number: int):
     import optuna
 
     seed = int(np.random.SeedSequence([spec.seed, number]).generate_state(1)[0])
-    n = len(spec.constraints)
-
-    def constraint_values(trial) -> list[float]:
-        return trial.user_attrs.get(CONSTRAINTS, [1.0] * n)
-
-    constraints = constraint_values if n else None
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(
-            population_size=spec.population, seed=seed, constraints_func=constraints
-        )
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constraints_func=constraints)
+        return optuna.samplers.NSGAIISampler(population_size=spec.population, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
 def constraint_values(spec: TuneSpec, metrics: dict[str, float]) -> list[float]:
@@ -238,8 +269,8 @@ def run_trials(
             optuna_study.tell(trial, state=TrialState.FAIL)  # interrupted: run again on resume
             raise
         trial.set_user_attr(VALIDATION, metrics)
-        if spec.constraints:
-            trial.set_user_attr(CONSTRAINTS, constraint_values(spec, metrics))
+        for c, value in zip(spec.constraints, constraint_values(spec, metrics), strict=True):
+            trial.set_constraint(str(c), value)
         objectives = [metrics[o.metric] for o in spec.objectives]
         optuna_study.tell(trial, objectives)
         log.info(
@@ -247,7 +278,9 @@ def run_trials(
             trial.number,
             study.name,
             values,
-            ", ".join(f"{o.metric} {v:.6g}" for o, v in zip(spec.objectives, objectives, strict=True)),
+            ", ".join(
+                f"{o.metric} {v:.6g}" for o, v in zip(spec.objectives, objectives, strict=True)
+            ),
         )
         ran += 1
         progress.advance()

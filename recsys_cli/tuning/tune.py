@@ -13,6 +13,7 @@ Study directory (default `<results>/tune-<recipe>`; running the command again re
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -34,10 +35,12 @@ from recsys_cli.tuning.study import (
     VALIDATION,
     Budget,
     counted,
+    dead_owner,
     enqueue_as_given,
     fail_abandoned,
     load_study,
     open_storage,
+    owner,
     quiet_optuna,
     run_trials,
     trials_frame,
@@ -90,13 +93,14 @@ def _check_identity(study_dir: Path, base: Recipe, spec: TuneSpec) -> None:
     stored = read_json(path)
     if stored == identity:
         return
-    differs = "the recipe" if stored.get("recipe") != identity["recipe"] else "[tune]"
-    if differs == "[tune]":
+    if stored.get("recipe") != identity["recipe"]:
+        differs = "a different recipe"
+    else:
         keys = [k for k in identity["tune"] if stored.get("tune", {}).get(k) != identity["tune"][k]]
-        differs = ", ".join(f"tune.{k}" for k in keys) or differs
+        differs = "different " + (", ".join(f"tune.{k}" for k in keys) or "[tune] settings")
     raise UserError(
-        f"{study_dir}: holds a study made with another {differs}; only tune.trials and "
-        "tune.seconds may change when resuming: pass --study NEW_DIR or remove that folder"
+        f"{study_dir}: holds a study made with {differs}; only tune.trials and tune.seconds may "
+        "change when resuming: pass --study NEW_DIR or remove that folder"
     )
 
 
@@ -123,9 +127,9 @@ def tune(
     with run_log(study_dir / "tune.log"), quiet_optuna():
         storage = open_storage(study_dir)
         studies = {s.name: load_study(storage, spec, s) for s in spec.studies}
-        given = given_values(tomllib.loads(recipe_to_toml(recipe)), [
-            p.key for s in spec.studies for p in s.space
-        ])
+        given = given_values(
+            tomllib.loads(recipe_to_toml(recipe)), [p.key for s in spec.studies for p in s.space]
+        )
         for s in spec.studies:
             fail_abandoned(studies[s.name])
             enqueue_as_given(studies[s.name], s, given)
@@ -154,13 +158,14 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step)
     ]
     runner = TrialRunner(base, data_dir, step, probes)
     trials_path = study_dir / TRIALS
+    scratch = scratch_dir(study_dir)
     ran = {}
     for s in spec.studies:
         study = studies[s.name]
 
         def evaluate(values: dict, s=s) -> dict[str, float]:
             trial = recipe_from_dict(trial_raw(validation_raw, s, values))
-            with PendingRun(study_dir / "trials", s.name) as pending:
+            with PendingRun(scratch, s.name) as pending:
                 evaluation = runner.run(trial, pending.path)
             shutil.rmtree(pending.final, ignore_errors=True)  # metrics live in the journal
             return _row_metrics(evaluation, s.row)
@@ -179,8 +184,21 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step)
                 progress,
                 after_trial=lambda: write_trials(trials_path, trials_frame(studies, spec)),
             )
-    shutil.rmtree(study_dir / "trials", ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(OSError):  # still in use by another process
+        scratch.parent.rmdir()
     return ran
+
+
+def scratch_dir(study_dir: Path) -> Path:
+    """This process's folder for the run directories of its trials (scratch: the metrics go to
+    the journal), `trials/HOST-PID`; those of dead processes on this host are removed."""
+    trials = study_dir / "trials"
+    for folder in trials.iterdir() if trials.is_dir() else ():
+        host, _, pid = folder.name.rpartition("-")
+        if dead_owner(f"{host} {pid}"):
+            shutil.rmtree(folder, ignore_errors=True)
+    return trials / owner().replace(" ", "-")
 
 
 def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -> dict:
@@ -211,7 +229,12 @@ def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -
     if previous.get("chosen") == key and all(
         (study_dir / c["test_run"]).is_dir() for c in previous.get("configurations", [])
     ):
-        return {**result, "chosen": key, "configurations": previous["configurations"], "test_reused": True}
+        return {
+            **result,
+            "chosen": key,
+            "configurations": previous["configurations"],
+            "test_reused": True,
+        }
     if (study_dir / "pareto").is_dir():
         shutil.rmtree(study_dir / "pareto")  # the front of an earlier, shorter study
     recipes = []
@@ -271,7 +294,10 @@ def _entry(config: dict, spec: TuneSpec, evaluation, study_dir: Path, recipe_fil
                 "trial": trial.number,
                 "params": trial.params,
                 "validation": {m: validation[m] for m in shown},
-                "test": {m: {"mean": test[row][m]["mean"], "stderr": test[row][m]["stderr"]} for m in shown},
+                "test": {
+                    m: {"mean": test[row][m]["mean"], "stderr": test[row][m]["stderr"]}
+                    for m in shown
+                },
             }
         )
     return {

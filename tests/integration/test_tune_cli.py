@@ -1,0 +1,282 @@
+"""`rank tune` end to end on synthetic plays: validation-only trials, one test read, resumable and
+kill -9 safe studies, reproducible trials, one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from recsys_cli.cli.main import app
+
+runner = CliRunner()
+
+RECIPE = """
+name = "tune-local"
+seed = 5
+[dataset]
+name = "plays"
+path = "{path}"
+items_path = "{items}"
+columns = {{ user = "uid", item = "track", timestamp = "ts", weight = "plays" }}
+[split]
+kind = "temporal"
+test = 0.2
+validation = 0.2
+[[models]]
+name = "popularity"
+[[models]]
+name = "ease"
+params = {{ l2 = 10.0 }}
+[groups]
+tail = {{ popularity_below = 0.5 }}
+[[variants]]
+name = "blend"
+models = ["ease"]
+chain = [{{ reranker = "blend", weights = {{ relevance = 1.0, novelty = 0.1, "group:tail" = 0.1 }} }}]
+[eval]
+cutoffs = [5]
+candidates = 20
+metrics = ["ndcg", "recall", "coverage", "exposure_share[tail]", "novelty"]
+[tune]
+model = "ease"
+trials = {trials}
+"""
+MULTI = """
+[tune]
+objectives = ["ndcg@5", "exposure_share[tail]@5"]
+constraints = ["coverage@5 >= 0.3"]
+reference = {{ "ndcg@5" = 0.0, "exposure_share[tail]@5" = 0.0 }}
+trials = 8
+population = 4
+[tune.params]
+"variants[0].chain[0].weights.novelty" = {{ low = 0.0, high = 1.0 }}
+"variants[0].chain[0].weights.group:tail" = {{ low = 0.0, high = 1.0 }}
+"""
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write_recipe(path: Path, csv, items, trials=4, tune=None) -> Path:
+    text = RECIPE.format(path=csv, items=items, trials=trials)
+    if tune is not None:
+        text = text[: text.index("[tune]")] + tune.format()
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def recipe(tmp_path, interactions_csv, items_csv):
+    return write_recipe(tmp_path / "tune.toml", interactions_csv, items_csv)
+
+
+def tune(recipe, study, *extra):
+    result = invoke("tune", recipe, "--study", study, "--json", *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def trials_table(study: Path) -> pl.DataFrame:
+    return pl.read_parquet(study / "trials.parquet")
+
+
+def test_best_configuration_is_confirmed_on_test_and_rank_run_reproduces_it(tmp_path, recipe):
+    payload = tune(recipe, tmp_path / "s")
+    study = Path(payload["study_dir"])
+    table = trials_table(study)
+    assert table["state"].to_list() == ["COMPLETE"] * 4 and table["number"].to_list() == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    # the recipe's own value is the first trial; the others are drawn in the default range
+    assert table["as_given"].to_list() == [True, False, False, False]
+    l2 = table["params/models[1].params.l2"]
+    assert l2[0] == 10.0 and l2.min() >= 1.0 and l2.max() <= 1e5
+    [config] = payload["configurations"]
+    [row] = config["rows"]
+    best = table.filter(pl.col("number") == row["trial"])
+    assert (
+        row["validation"]["ndcg@5"]
+        == best["validation/ndcg@5"][0]
+        == table["validation/ndcg@5"].max()
+    )
+    # best.toml is a complete recipe on the test part; `rank run` gives the tune's test numbers
+    best_toml = tomllib.loads((study / "best.toml").read_text())
+    assert best_toml["split"]["evaluate_on"] == "test" and "tune" not in best_toml
+    assert best_toml["models"][1]["params"]["l2"] == row["params"]["models[1].params.l2"]
+    run = invoke("run", study / "best.toml", "--results-dir", tmp_path / "r", "--json")
+    assert run.exit_code == 0, run.output
+    reproduced = json.loads(run.stdout)["models"]["ease"]["ndcg@5"]
+    assert reproduced["mean"] == row["test"]["ndcg@5"]["mean"]
+    stored = json.loads((study / config["test_run"] / "metrics.json").read_text())
+    assert stored["models"]["ease"]["ndcg@5"]["mean"] == reproduced["mean"]
+    assert (study / "history.png").stat().st_size > 0
+    assert not (study / "trials").exists()  # trial runs are scratch space
+    # validation and test are different users/targets: the test run's split is the test part
+    manifest = json.loads((study / config["test_run"] / "manifest.json").read_text())
+    assert manifest["counts"]["evaluated_part"] == "test"
+
+
+def test_same_seed_same_trials_and_a_resumed_study_continues_them(tmp_path, recipe):
+    whole = tune(recipe, tmp_path / "a", "--set", "tune.trials=12")
+    first = tune(recipe, tmp_path / "b", "--set", "tune.trials=7")
+    rest = tune(recipe, tmp_path / "b", "--set", "tune.trials=12")
+    assert (whole["ran"], first["ran"], rest["ran"]) == ({"ease": 12}, {"ease": 7}, {"ease": 5})
+    columns = ["number", "state", "params/models[1].params.l2", "validation/ndcg@5"]
+    assert (
+        trials_table(tmp_path / "a")
+        .select(columns)
+        .equals(trials_table(tmp_path / "b").select(columns))
+    )
+    # nothing left to run: the test runs of the unchanged choice are reused, not re-read
+    again = tune(recipe, tmp_path / "b", "--set", "tune.trials=12")
+    assert again["ran"] == {"ease": 0} and again["test_reused"]
+    assert again["configurations"] == rest["configurations"]
+
+
+def test_a_study_of_another_recipe_is_refused(tmp_path, recipe):
+    tune(recipe, tmp_path / "s", "--set", "tune.trials=1")
+    result = invoke("tune", recipe, "--study", tmp_path / "s", "--set", "tune.seed=3")
+    assert result.exit_code == 2
+    assert "with different tune.seed;" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = invoke("tune", recipe, "--study", tmp_path / "s", "--set", "eval.candidates=30")
+    assert result.exit_code == 2 and "with a different recipe;" in result.output
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["split.validation=0.0"], "split.validation: rank tune scores trials on the validation"),
+        (["tune.objectives=['ndcg@10']"], "tune.objectives[0]: 'ndcg@10' is not computed"),
+        (["tune.model='eas'"], "tune.model: no model is labelled or named 'eas'"),
+        (["tune.params={'models[1].params.l3' = { low = 1.0, high = 2.0 }}"], "did you mean 'l2'"),
+        (["tune.params={'models[1].params.l2' = { low = 2.0, high = 1.0 }}"], "empty range"),
+        (
+            ["tune.params={'models[1].params.l2' = { low = 0.0, high = 1.0, log = true }}"],
+            "log scale needs low > 0",
+        ),
+        (["tune.trails=3"], "tune.trails: unknown key; did you mean 'trials'?"),
+    ],
+)
+def test_bad_tune_input_is_one_line_naming_the_key(tmp_path, recipe, overrides, fragment):
+    args = [a for o in overrides for a in ("--set", o)]
+    result = invoke("tune", recipe, "--study", tmp_path / "s", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], lines
+    assert "tune.toml" in lines[0]
+    assert not (tmp_path / "s").exists()  # refused before anything is written
+
+
+def test_several_objectives_give_a_feasible_front_each_confirmed_on_test(
+    tmp_path, interactions_csv, items_csv
+):
+    recipe = write_recipe(tmp_path / "multi.toml", interactions_csv, items_csv, tune=MULTI)
+    payload = tune(recipe, tmp_path / "s")
+    study = tmp_path / "s"
+    table = trials_table(study)
+    assert table.height == 8 and (table["state"] == "COMPLETE").all()
+    front = [c["rows"][0]["trial"] for c in payload["configurations"]]
+    assert front and payload["hypervolume"]["reference_rule"] == "given"
+    files = sorted(p.name for p in (study / "pareto").iterdir())
+    assert files == [f"trial-{n:04d}.toml" for n in front]
+    feasible = table.filter(pl.col("feasible"))
+    for config in payload["configurations"]:
+        [row] = config["rows"]
+        assert row["row"] == "ease+blend" and row["trial"] in feasible["number"].to_list()
+        assert (study / config["test_run"] / "metrics.json").exists()
+        weights = tomllib.loads((study / config["recipe_file"]).read_text())["variants"][0]
+        assert (
+            weights["chain"][0]["weights"]["novelty"]
+            == row["params"]["variants[0].chain[0].weights.novelty"]
+        )
+    assert (study / "pareto.png").exists()
+
+
+def test_without_refit_the_test_models_learn_from_training_only(tmp_path, recipe):
+    payload = tune(recipe, tmp_path / "s", "--set", "tune.refit=false", "--set", "tune.trials=2")
+    best = tomllib.loads((tmp_path / "s" / "best.toml").read_text())
+    assert best["split"]["train_on_validation"] is False
+    run = invoke("run", tmp_path / "s" / "best.toml", "--results-dir", tmp_path / "r", "--json")
+    [config] = payload["configurations"]
+    test = config["rows"][0]["test"]["ndcg@5"]["mean"]
+    assert json.loads(run.stdout)["models"]["ease"]["ndcg@5"]["mean"] == test
+    refit = tune(recipe, tmp_path / "t", "--set", "tune.trials=2")
+    assert refit["configurations"][0]["rows"][0]["test"]["ndcg@5"]["mean"] != test
+
+
+def _command(recipe, study, trials):
+    return [
+        sys.executable, "-m", "recsys_cli", "tune", str(recipe), "--study", str(study),
+        "--set", f"tune.trials={trials}", "-q",
+    ]  # fmt: skip
+
+
+def _states(study: Path) -> list[str]:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from recsys_cli.tuning.study import quiet_optuna
+
+    if not (study / "optuna.journal").exists():
+        return []
+    with quiet_optuna():
+        import optuna
+
+        storage = JournalStorage(JournalFileBackend(str(study / "optuna.journal")))
+        try:
+            loaded = optuna.load_study(study_name="ease", storage=storage)
+        except KeyError:
+            return []
+        return [t.state.name for t in loaded.get_trials(deepcopy=False)]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_study_then_the_same_command_resumes_without_duplicates(tmp_path, recipe):
+    study = tmp_path / "s"
+    process = subprocess.Popen(_command(recipe, study, 12), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _states(study).count("COMPLETE") < 3 and time.monotonic() < deadline:
+        assert process.poll() is None, "the study ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = _states(study)
+    assert 3 <= killed.count("COMPLETE") < 12
+    done = subprocess.run(_command(recipe, study, 12), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = trials_table(study)
+    assert table.select("study", "number").is_unique().all()
+    complete = table.filter(pl.col("state") == "COMPLETE")
+    assert complete.height == 12 and complete["validation/ndcg@5"].null_count() == 0
+    # a trial in flight at the kill is FAIL (never COMPLETE), and was run again
+    in_flight = [n for n, s in enumerate(killed) if s == "RUNNING"]
+    failed = table.filter(pl.col("state") == "FAIL")["number"].to_list()
+    assert failed == in_flight and table.height == 12 + len(in_flight)
+    assert (study / "best.toml").exists() and not list(study.glob("**/.tmp-*"))
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study(tmp_path, recipe):
+    study = tmp_path / "s"
+    processes = [
+        subprocess.Popen(_command(recipe, study, 16), stdout=subprocess.DEVNULL) for _ in range(2)
+    ]
+    assert [p.wait(timeout=300) for p in processes] == [0, 0]
+    table = trials_table(study)
+    assert table.select("study", "number").is_unique().all()
+    # each process stops once the study holds the budget: at most one trial over
+    assert 16 <= (table["state"] == "COMPLETE").sum() <= 17
+    assert (table["state"] != "RUNNING").all()
