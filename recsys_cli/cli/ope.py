@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from recsys_cli.cli.common import console, err_console, progress_step, user_errors
-from recsys_cli.cli.run import JsonOpt, QuietOpt, RecipeArg, ResultsOpt, SetOpt
+from recsys_cli.cli.run import JsonOpt, QuietOpt, RecipeArg, ResultsOpt, SetOpt, VerboseOpt
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -49,9 +49,10 @@ def ope(
     results_dir: ResultsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Estimate how the policies of RECIPE's [ope] table would do online, from logged feedback:
-    every estimator with its bootstrap interval and importance-weight diagnostics."""
+    """Estimate how the policies of RECIPE's \\[ope] table would do online, from logged
+    feedback: every estimator with its bootstrap interval and importance-weight diagnostics."""
     from recsys_cli.ope.config import load_ope_recipe
     from recsys_cli.ope.pipeline import run_ope
     from recsys_cli.results.store import PendingRun, results_root
@@ -59,11 +60,12 @@ def ope(
     recipe = load_ope_recipe(recipe_path, overrides or [])
     pending = PendingRun(results_root(results_dir), recipe.name)
     with pending:
-        outcome = run_ope(recipe, pending.path, progress_step(quiet))
+        outcome = run_ope(recipe, pending.path, progress_step(quiet, verbose))
     if as_json:
         print(json.dumps({"run_dir": str(pending.final), **outcome}, indent=2))
         return
     if quiet:
+        print(pending.final)  # scripts read the run directory from stdout
         return
     logs = outcome["manifest"]["logs"]
     err_console.print(
