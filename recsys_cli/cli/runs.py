@@ -136,7 +136,7 @@ def list_runs(
 
 def _lines(pairs: list[tuple[str, str]]) -> None:
     for key, value in pairs:
-        console.print(Text.assemble((f"{key}: ", "bold"), value), highlight=False)
+        console.print(Text.assemble((f"{key}: ", "bold"), value), highlight=False, soft_wrap=True)
 
 
 def _provenance(entry, manifest: dict) -> list[tuple[str, str]]:

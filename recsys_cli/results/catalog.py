@@ -12,7 +12,6 @@ unreadable: the reason is kept).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -23,7 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsys_cli.errors import UserError, size_of
-from recsys_cli.results.store import OWNER_FILE, REQUIRED_FILES, TEMP_PREFIX, read_manifest
+from recsys_cli.results.store import (
+    OWNER_FILE,
+    REQUIRED_FILES,
+    TEMP_PREFIX,
+    read_json,
+    read_manifest,
+)
 
 KINDS = ("run", "multi-seed", "sweep", "study", "ope")
 STATUSES = ("complete", "trained", "unfinished", "running", "killed", "damaged")
@@ -60,7 +65,7 @@ class Entry:
     def to_json(self) -> dict:
         payload = asdict(self)
         payload.update(path=str(self.path), created=self.created.isoformat(), rows=list(self.rows))
-        return payload
+        return {"name": self.name, **payload}
 
 
 def _created(path: Path, manifest: dict | None = None) -> datetime:
@@ -76,10 +81,6 @@ def _created(path: Path, manifest: dict | None = None) -> datetime:
     if match:
         return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
-def _json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def writer(folder: Path) -> tuple[str, str] | None:
@@ -142,18 +143,23 @@ def _run(path: Path) -> Entry:
         return Entry(status="damaged", problem=f"seed(s) {lost} missing", **common)
     if not (path / "metrics.json").is_file():
         return Entry(status="trained", **common)
-    metrics = _json(path / "metrics.json")
+    metrics = read_json(path / "metrics.json")
     first = f"{metrics['metrics'][0]}@{metrics['cutoffs'][0]}"
     return Entry(status="complete", headline=_best(metrics["models"], first), **common)
 
 
+# sweep.json keys that `rank runs show` and `rank report` read.
+SWEEP_KEYS = ("grid", "rows", "entries", "pareto_metrics", "higher_is_better", "reference")
+
+
 def _sweep(path: Path) -> Entry:
-    sweep = _json(path / SWEEP_FILE)
+    sweep = read_json(path / SWEEP_FILE)
+    missing = [key for key in SWEEP_KEYS + ("hypervolume",) if key not in sweep]
+    if missing:
+        raise UserError(f"{SWEEP_FILE} lacks {', '.join(missing)}")
     point = next((p for p in path.iterdir() if (p / "manifest.json").is_file()), None)
-    dataset = _json(point / "manifest.json").get("dataset", {}).get("name", "") if point else ""
-    headline = {"metric": "hypervolume"}
-    if sweep.get("hypervolume") is not None:
-        headline["value"] = sweep["hypervolume"]
+    dataset = read_json(point / "manifest.json").get("dataset", {}).get("name", "") if point else ""
+    headline = {"metric": "hypervolume", "value": sweep["hypervolume"]}
     return Entry(
         path=path,
         kind="sweep",
@@ -161,13 +167,13 @@ def _sweep(path: Path) -> Entry:
         created=_created(path),
         recipe=sweep.get("recipe", ""),
         dataset=dataset,
-        rows=tuple(sweep.get("rows", ())),
+        rows=tuple(sweep["rows"]),
         headline=headline,
     )
 
 
 def _study(path: Path) -> Entry:
-    study = _json(path / STUDY_FILE)
+    study = read_json(path / STUDY_FILE)
     recipe = tomllib.loads(study.get("recipe", ""))
     common = dict(
         path=path,
@@ -178,7 +184,7 @@ def _study(path: Path) -> Entry:
     )
     if not (path / STUDY_RESULT).is_file():
         return Entry(status="unfinished", created=_created(path / STUDY_FILE), **common)
-    result = _json(path / STUDY_RESULT)
+    result = read_json(path / STUDY_RESULT)
     objective = result["objectives"][0]["metric"]
     tested = {
         row["row"]: {objective: row["test"][objective]}
@@ -207,7 +213,7 @@ def _ope(path: Path, manifest: dict) -> Entry:
     estimator = (manifest.get("estimators") or [""])[0]
     estimates = {
         row["policy"]: {estimator: {"mean": row["estimate"]}}
-        for row in _json(path / OPE_FILE)
+        for row in read_json(path / OPE_FILE)
         if row.get("estimator") == estimator
     }
     return Entry(status="complete", headline=_best(estimates, estimator), **common)
@@ -238,7 +244,7 @@ def classify(path: Path) -> Entry | None:
         elif (path / STUDY_FILE).is_file():
             entry = _study(path)
         elif (path / "manifest.json").is_file():
-            manifest = _json(path / "manifest.json")
+            manifest = read_json(path / "manifest.json")
             is_ope = isinstance(manifest, dict) and manifest.get("kind") == "ope"
             entry = _ope(path, manifest) if is_ope else _run(path)
         else:
@@ -310,8 +316,6 @@ def read_summary(run_dir: Path):
     model, metric, cutoff, mean, stderr, users (and seed_sd for multi-seed runs), rows in the
     run's order (models as listed in the manifest, then metrics and cutoffs as evaluated)."""
     import polars as pl
-
-    from recsys_cli.results.store import read_json
 
     path = run_dir / "metrics.json"
     payload = read_json(path)
