@@ -53,9 +53,13 @@ def model_scores(
     rewarded = fit_logs.mask & (fit_logs.reward > 0)
     rounds = np.broadcast_to(fit_logs.context[:, None], rewarded.shape)[rewarded]
     rows = np.searchsorted(users, np.array(fit_logs.contexts)[rounds])
-    ids = fit_logs.item_ids[fit_logs.items[rewarded]]
-    cols = np.searchsorted(logs.item_ids, ids).clip(0, logs.n_candidates - 1)
-    known = logs.item_ids[cols] == ids  # rewarded items outside the candidate set are dropped
+    # items matched by their ids as text (an integer id in one file equals its digits in
+    # another); rewarded items outside the candidate set are dropped
+    ids = fit_logs.item_ids[fit_logs.items[rewarded]].astype(str)
+    candidates = logs.item_ids.astype(str)
+    order = np.argsort(candidates)
+    cols = order[np.searchsorted(candidates[order], ids).clip(0, logs.n_candidates - 1)]
+    known = candidates[cols] == ids
     train = sp.csr_matrix(
         (fit_logs.reward[rewarded][known], (rows[known], cols[known])),
         shape=(len(users), logs.n_candidates),
@@ -76,13 +80,9 @@ def policy_distribution(
 ) -> pol.ActionDist:
     """The policy's action distribution over `logs` (`path` is its recipe key, for errors)."""
     n_positions, m = logs.n_positions, logs.n_candidates
-    ranks_without_repeats = isinstance(policy, (UniformPolicy, BTSPolicy)) or (
-        isinstance(policy, ModelPolicy) and policy.ranking == "plackett_luce"
-    )
-    if ranks_without_repeats and n_positions > m:
-        raise UserError(
-            f"{path}: {n_positions} positions but only {m} candidates to rank without repeats"
-        )
+    ranks = not (isinstance(policy, ModelPolicy) and policy.ranking == "softmax")
+    if ranks and n_positions > m:  # only softmax draws each position on its own
+        raise UserError(f"{path}: {n_positions} positions but only {m} candidates to rank")
     if isinstance(policy, UniformPolicy):
         return pol.uniform(logs)
     if isinstance(policy, BTSPolicy):
@@ -113,7 +113,7 @@ def estimate_policies(
     each policy's on-policy value where the recipe names its own logs."""
     config = recipe.ope
     rng = np.random.default_rng(recipe.seed)
-    check_slates(logs, config.estimators)
+    check_slates(logs, config.estimators)  # before fitting models and sampling policies
     scores = {}
     if any(isinstance(p, ModelPolicy) for p in config.policies):
         with step(f"load fit logs ({config.fit.source})"):
