@@ -42,7 +42,7 @@ def report(
     table with 95% intervals, dot plots with error bars, the paired comparison with corrected
     p-values, slices by user activity and item popularity and timings of each run; the
     trade-off with its Pareto front of each sweep or study; the estimates of each OPE run."""
-    from recsys_cli.results.catalog import find
+    from recsys_cli.results.catalog import find, refuse_unfinished
     from recsys_cli.results.html_report import build_report
     from recsys_cli.results.store import results_root
 
@@ -53,12 +53,11 @@ def report(
     root = results_root(results_dir)
     entries = [find(root, run) for run in runs]
     for entry in entries:
-        if entry.status not in ("complete",):
-            detail = f" ({entry.problem})" if entry.problem else ""
-            raise UserError(
-                f"{entry.path}: a {entry.status} {entry.kind}{detail}; a report needs a complete "
-                "one (`rank runs list` shows each status)"
-            )
+        refuse_unfinished(entry)
+        if entry.status == "trained":
+            raise UserError(f"{entry.path}: a trained run, not evaluated: rank eval {entry.path}")
+        if entry.status != "complete":
+            raise UserError(f"{entry.path}: an {entry.status} {entry.kind}: run it again to finish")
     step = progress_step(quiet, verbose)
     page = build_report(entries, title=title, baseline=baseline, correction=correction, step=step)
     with writing_into(output.parent if str(output.parent) else Path(".")):

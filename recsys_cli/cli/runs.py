@@ -325,15 +325,6 @@ def _show_ope(entry) -> None:
     console.print(table)
 
 
-def _refuse_unfinished(entry) -> None:
-    if entry.status in ("running", "killed"):
-        what = "still being written" if entry.status == "running" else "left by a killed process"
-        hint = "" if entry.status == "running" else "; `rank runs gc` removes it"
-        raise UserError(f"{entry.path}: an unfinished {entry.kind}, {what} ({entry.problem}){hint}")
-    if entry.status == "damaged":
-        raise UserError(f"{entry.path}: damaged: {entry.problem}")
-
-
 # The files `show --json` prints, per kind.
 _JSON_FILES = {
     "run": ("manifest.json", "metrics.json"),
@@ -349,11 +340,11 @@ _JSON_FILES = {
 def show(run: RunArg, results_dir: ResultsOpt = None, as_json: JsonOpt = False) -> None:
     """The provenance, counts, timings and metric table of one run (or the points of a sweep,
     the chosen trials of a study, the estimates of an OPE run)."""
-    from recsys_cli.results.catalog import find
+    from recsys_cli.results.catalog import find, refuse_unfinished
     from recsys_cli.results.store import results_root
 
     entry = find(results_root(results_dir), run)
-    _refuse_unfinished(entry)
+    refuse_unfinished(entry)
     show_kind = {
         "run": _show_run,
         "multi-seed": _show_run,
@@ -392,7 +383,7 @@ def diff(
     """Recipe keys that differ (as --set key paths), whether the dataset and split are the same,
     and every metric's change B - A with a paired t-test over users when the splits match
     (Holm-corrected over the diff's tests)."""
-    from recsys_cli.results.catalog import find
+    from recsys_cli.results.catalog import find, refuse_unfinished
     from recsys_cli.results.diff import diff_runs
     from recsys_cli.results.store import open_run_dir, results_root
 
@@ -401,7 +392,7 @@ def diff(
     root = results_root(results_dir)
     entries = [find(root, run_a), find(root, run_b)]
     for entry in entries:
-        _refuse_unfinished(entry)
+        refuse_unfinished(entry)
         if entry.kind not in ("run", "multi-seed"):
             raise UserError(
                 f"{entry.path}: a {entry.kind}; diff compares two runs (a sweep's points are runs: "

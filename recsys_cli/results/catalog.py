@@ -264,6 +264,17 @@ def classify(path: Path) -> Entry | None:
     return Entry(**{**entry.__dict__, "size": size_of(path)})
 
 
+def refuse_unfinished(entry: Entry) -> None:
+    """One line for an entry that cannot be read: still being written, left by a killed
+    process, or damaged."""
+    if entry.status in ("running", "killed"):
+        what = "still being written" if entry.status == "running" else "left by a killed process"
+        hint = "" if entry.status == "running" else "; `rank runs gc` removes it"
+        raise UserError(f"{entry.path}: an unfinished {entry.kind}, {what} ({entry.problem}){hint}")
+    if entry.status == "damaged":
+        raise UserError(f"{entry.path}: damaged: {entry.problem}")
+
+
 def scan(root: Path) -> list[Entry]:
     """Every entry directly under `root`, oldest first (hidden `.tmp-` folders included)."""
     if not root.is_dir():

@@ -207,20 +207,29 @@ def _alt():
     return alt
 
 
+def _interval(mean: float | None, low: float | None, high: float | None) -> dict:
+    """low/high of a chart record and its text; without an interval (catalogue-level metrics:
+    one value per row) both are the mean, so the rule has no length and scales stay finite."""
+    if low is None or high is None or mean is None:
+        return {"low": mean, "high": mean, "interval": "none (one value per row)"}
+    return {"low": low, "high": high, "interval": f"[{low:.4f}, {high:.4f}]"}
+
+
 def interval_records(summary) -> list[dict]:
-    """Summary rows as chart records: row, metric (metric@k), mean, low, high (95% normal
-    interval; none for catalogue-level metrics, which have no standard error), users."""
+    """Summary rows as chart records: row, metric (metric@k), mean, low, high and interval
+    (95% normal interval; none for catalogue-level metrics, which have no standard error),
+    users."""
     records = []
     for r in summary.iter_rows(named=True):
-        se = r["stderr"]
-        half = None if se is None or not math.isfinite(se) else Z95 * se
+        se, mean = r["stderr"], r["mean"]
+        ok = se is not None and mean is not None and math.isfinite(se)
+        low, high = (mean - Z95 * se, mean + Z95 * se) if ok else (None, None)
         records.append(
             {
                 "row": r["model"],
                 "metric": f"{r['metric']}@{r['cutoff']}",
-                "mean": r["mean"],
-                "low": None if half is None else r["mean"] - half,
-                "high": None if half is None else r["mean"] + half,
+                "mean": mean,
+                **_interval(mean, low, high),
                 "users": r["users"],
             }
         )
@@ -238,8 +247,7 @@ def dot_plot(records: list[dict], rows: list[str], metrics: list[str], x_title: 
             alt.Tooltip("row:N"),
             alt.Tooltip("metric:N"),
             alt.Tooltip("mean:Q", format=".4f"),
-            alt.Tooltip("low:Q", format=".4f", title="95% low"),
-            alt.Tooltip("high:Q", format=".4f", title="95% high"),
+            alt.Tooltip("interval:N", title="interval"),
         ],
     )
     bars = base.mark_rule(strokeWidth=2).encode(
@@ -714,7 +722,10 @@ def sweep_section(page: Page, entry: Entry) -> None:
     points = []
     for e in entries:
         x, y = number(e["metrics"][x_metric]), number(e["metrics"][y_metric])
-        se_x, se_y = number(e["stderr"].get(x_metric)), number(e["stderr"].get(y_metric))
+        # no standard error (catalogue-level metrics): a bar of no length
+        se_x, se_y = (
+            float(np.nan_to_num(number(e["stderr"].get(m)))) for m in (x_metric, y_metric)
+        )
         status = "Pareto-optimal" if e["pareto"] else "dominated"
         points.append(
             {
@@ -937,8 +948,7 @@ def ope_section(page: Page, entry: Entry) -> None:
             "row": r["estimator"],
             "metric": r["policy"],
             "mean": r["estimate"],
-            "low": r["ci"][0],
-            "high": r["ci"][1],
+            **_interval(r["estimate"], *r["ci"]),
         }
         for r in rows
     ]

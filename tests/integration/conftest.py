@@ -53,3 +53,24 @@ def items_csv(tmp_path):
         }
     ).write_csv(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def stored(tmp_path_factory):
+    """A results dir made once for the `rank runs` and `rank report` tests (stored_runs.py): two
+    runs that differ in one --set (a, b), a multi-seed run, a trained-only run and a 4-point
+    sweep; returns (results dir, recipe, {key: directory})."""
+    from stored_runs import make, write_dataset
+
+    folder = tmp_path_factory.mktemp("stored")
+    recipe = write_dataset(folder)
+    results = folder / "results"
+    grid = ("--grid", "variants[0].chain[0].lambda=0:1:4", "--pareto", "ndcg@10,ild@10")
+    made = {
+        "a": make("run", recipe, results),
+        "b": make("run", recipe, results, "--set", "models[1].params.l2=50.0"),
+        "seeds": make("run", recipe, results, "--set", "seeds=[1,2]"),
+        "trained": make("train", recipe, results),
+        "sweep": make("sweep", recipe, results, *grid),
+    }
+    return results, recipe, made

@@ -14,27 +14,10 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
-from stored_runs import make, rank, write_dataset
+from stored_runs import rank
 
 from recsys_cli.evaluation.statistics import holm_adjust
 from recsys_cli.results.store import OWNER_FILE
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A results dir with two runs that differ in one --set, a multi-seed run, a trained-only
-    run and a sweep; returns (results dir, recipe, {name: run dir})."""
-    folder = tmp_path_factory.mktemp("runs")
-    recipe = write_dataset(folder)
-    results = folder / "results"
-    made = {
-        "a": make("run", recipe, results),
-        "b": make("run", recipe, results, "--set", "models[1].params.l2=50.0"),
-        "seeds": make("run", recipe, results, "--set", "seeds=[1,2]"),
-        "trained": make("train", recipe, results),
-        "sweep": make("sweep", recipe, results, "--grid", "variants[0].chain[0].lambda=0.2,0.8"),
-    }
-    return results, recipe, made
 
 
 def copy_run(run: Path, target: Path, created: str) -> Path:
@@ -51,8 +34,10 @@ def listing(results: Path, *options) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_list_shows_twenty_entries_each_with_its_kind_and_status_in_under_a_second(store, tmp_path):
-    results, _, made = store
+def test_list_shows_twenty_entries_each_with_its_kind_and_status_in_under_a_second(
+    stored, tmp_path
+):
+    results, _, made = stored
     many = tmp_path / "results"
     many.mkdir()
     expected = {}
@@ -116,8 +101,8 @@ def test_list_shows_twenty_entries_each_with_its_kind_and_status_in_under_a_seco
     assert listing(many, "--recipe", "nothing") == []
 
 
-def test_show_each_kind(store):
-    results, _, made = store
+def test_show_each_kind(stored):
+    results, _, made = stored
     run = rank("runs", "show", made["a"].name, "--results-dir", results)
     assert run.exit_code == 0, run.output
     for text in ("split: temporal sha256:", "timings", "EASE+mmr", "ndcg@10", "peak memory"):
@@ -127,15 +112,15 @@ def test_show_each_kind(store):
     trained = rank("runs", "show", made["trained"], "--results-dir", results)
     assert trained.exit_code == 0 and "not evaluated: rank eval" in trained.stdout
     sweep = rank("runs", "show", made["sweep"], "--results-dir", results)
-    assert sweep.exit_code == 0 and "lambda=0.2" in sweep.stdout and "hypervolume" in sweep.stdout
+    assert sweep.exit_code == 0 and "lambda=1" in sweep.stdout and "hypervolume" in sweep.stdout
     payload = json.loads(rank("runs", "show", made["a"], "--json").stdout)
     assert payload["entry"]["kind"] == "run"
     assert payload["manifest"] == json.loads((made["a"] / "manifest.json").read_text())
     assert payload["metrics"] == json.loads((made["a"] / "metrics.json").read_text())
 
 
-def test_diff_of_two_runs_shows_the_changed_key_and_paired_deltas(store):
-    results, _, made = store
+def test_diff_of_two_runs_shows_the_changed_key_and_paired_deltas(stored):
+    results, _, made = stored
     result = rank("runs", "diff", made["a"], made["b"], "--json")
     assert result.exit_code == 0, result.output
     diff = json.loads(result.stdout)
@@ -178,8 +163,8 @@ def test_diff_of_two_runs_shows_the_changed_key_and_paired_deltas(store):
     assert "popularity" not in table.stdout.split("metrics", 1)[1]  # unchanged rows folded
 
 
-def test_bad_input_is_one_line_with_exit_code_2(store, tmp_path):
-    results, _, made = store
+def test_bad_input_is_one_line_with_exit_code_2(stored, tmp_path):
+    results, _, made = stored
     other = tmp_path / "other"
     shutil.copytree(made["b"], other)
     manifest = json.loads((other / "manifest.json").read_text())
@@ -225,8 +210,8 @@ def _killed_run(recipe: Path, results: Path) -> Path:
     raise AssertionError("the run never started")
 
 
-def test_gc_removes_killed_runs_and_never_a_complete_run_without_yes(store, tmp_path):
-    _, recipe, made = store
+def test_gc_removes_killed_runs_and_never_a_complete_run_without_yes(stored, tmp_path):
+    _, recipe, made = stored
     results = tmp_path / "results"
     results.mkdir()
     complete = [shutil.copytree(made[k], results / made[k].name) for k in ("a", "seeds", "sweep")]
