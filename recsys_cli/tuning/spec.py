@@ -8,7 +8,8 @@ params = { "variants[0].chain[0].weights.novelty" = { low = 0.0, high = 1.0 } }
 objectives = ["ndcg@10", "ild@10"]     # metric@k; direction from the metric, or `directions`
 constraints = ["coverage@10 >= 0.2"]
 trials = 100                           # and/or seconds = 600
-sampler = "nsga2"                      # tpe (default for one objective) | nsga2 | random
+sampler = "tpe"                        # tpe (several objectives: MOTPE; the default) | nsga2
+                                       # (NSGA-II, generations of `population`) | random
 seed = 42                              # default: the recipe seed
 refit = true                           # test: refit on training + validation
 ```
@@ -29,7 +30,6 @@ from recsys_cli.metrics import lower_is_better
 from recsys_cli.tuning.space import Param, check_param, default_space, parse_param
 
 _INDEX = re.compile(r"(models|variants)\[(\d+)\]")
-SAMPLERS = ("tpe", "nsga2", "random")
 DEFAULT_TRIALS = 50
 
 
@@ -169,7 +169,7 @@ def parse_tune(raw: dict, recipe: Recipe) -> TuneSpec:
         constraints=constraints,
         trials=trials,
         seconds=table.seconds,
-        sampler=table.sampler or ("tpe" if len(objectives) == 1 else "nsga2"),
+        sampler=table.sampler or "tpe",
         population=table.population,
         seed=seed,
         refit=table.refit,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import shutil
@@ -82,8 +83,9 @@ def trial_raw(validation_raw: dict, study: StudySpec, values: dict) -> dict:
 def _check_identity(study_dir: Path, base: Recipe, spec: TuneSpec) -> None:
     """A new study records what it searches; an existing one must match it (only the budget
     may change), so a resumed study never mixes trials of two recipes."""
+    searched = dataclasses.replace(base, name="", description="")  # words, not the search
     identity = json.loads(
-        json.dumps({"recipe": recipe_to_toml(base), "tune": spec.identity()}, default=str)
+        json.dumps({"recipe": recipe_to_toml(searched), "tune": spec.identity()}, default=str)
     )
     path = study_dir / STUDY_FILE
     if not path.exists():

@@ -58,7 +58,7 @@ def test_model_by_registry_name_and_a_range_replacing_the_default():
     assert (l2.low, l2.high, l2.log) == (10.0, 20.0, False)
 
 
-def test_rerank_parameters_find_their_row_and_several_objectives_default_to_nsga2():
+def test_rerank_parameters_find_their_row_and_several_objectives_default_to_motpe():
     spec = spec_of(
         {
             "params": {NOVELTY: {"low": 0.0, "high": 1.0}},
@@ -71,7 +71,7 @@ def test_rerank_parameters_find_their_row_and_several_objectives_default_to_nsga
     (study,) = spec.studies
     assert (study.row, study.model, study.variant) == ("EASE+blend", 1, 0)
     assert [o.maximize for o in spec.objectives] == [True, False, True]  # gini: lower is better
-    assert spec.sampler == "nsga2" and spec.trials == 7
+    assert spec.sampler == "tpe" and spec.trials == 7
     assert str(spec.constraints[0]) == "coverage@10>=0.2"
 
 
