@@ -148,7 +148,8 @@ table{border-collapse:collapse;font-size:12.5px;margin:6px 0 4px}
 th,td{padding:3px 9px;border-bottom:1px solid #e3e6ec;text-align:left;white-space:nowrap}
 th{background:#f3f5f9;font-weight:600}td.num,th.num{text-align:right;
 font-variant-numeric:tabular-nums}tbody tr:nth-child(even){background:#fafbfd}
-td b{color:#0b5cad}summary{cursor:pointer;color:#0b5cad;margin:6px 0}.scroll{overflow-x:auto;max-width:100%}
+td b{color:#0b5cad}td small{color:#68708a;font-size:11px}
+summary{cursor:pointer;color:#0b5cad;margin:6px 0}.scroll{overflow-x:auto;max-width:100%}
 figure{margin:10px 0 18px}figcaption{color:#68708a;font-size:12px;max-width:1100px}
 .note{color:#68708a;font-size:12.5px;margin:4px 0}
 .chart[data-error]{color:#b00020;font-family:monospace;white-space:pre-wrap}
@@ -340,10 +341,18 @@ def timing_plot(records: list[dict], rows: list[str]):
 
 
 def tradeoff_plot(
-    points: list[dict], front: list[dict], x_title: str, y_title: str, reference=None
+    points: list[dict],
+    front: list[dict],
+    x_title: str,
+    y_title: str,
+    reference: dict | None = None,
+    limits: Sequence[dict] = (),
+    chosen: dict | None = None,
 ):
     """Every point with ±1 standard error in both metrics (where known), the Pareto front as
-    the staircase it dominates up to the reference point, the front's points labelled."""
+    the staircase it dominates up to the reference point, the front's points labelled; the
+    constraints as dashed lines (`limits`: {"x" or "y": value, "label"}) and the chosen point
+    ringed."""
     alt = _alt()
     base = alt.Chart(alt.Data(values=points))
     x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
@@ -385,6 +394,16 @@ def tradeoff_plot(
             alt.Chart(alt.Data(values=[reference]))
             .mark_point(shape="cross", size=120, color="#222", filled=True)
             .encode(x="x:Q", y="y:Q", tooltip=[alt.Tooltip("what:N", title="")])
+        )
+    for limit in limits:
+        axis = "x" if "x" in limit else "y"
+        line = alt.Chart(alt.Data(values=[limit])).mark_rule(strokeDash=[6, 4], color="#8e44ad")
+        layers.append(line.encode(**{axis: f"{axis}:Q"}, tooltip=["label:N"]))
+    if chosen is not None:
+        layers.append(
+            alt.Chart(alt.Data(values=[chosen]))
+            .mark_point(size=420, color="#111", strokeWidth=2, filled=False)
+            .encode(x="x:Q", y="y:Q", tooltip=[alt.Tooltip("label:N", title="chosen")])
         )
     return alt.layer(*layers).properties(width=620, height=400)
 
@@ -443,27 +462,33 @@ def _provenance(entry: Entry, manifest: dict) -> Raw:
 
 
 def _metric_table(summary, marks) -> Raw:
-    """metric@k x rows: mean and 95% interval; the significantly best row in bold."""
+    """metric@k x rows: the mean over its 95% interval (and the spread across seeds); the
+    significantly best row in bold with *."""
+    from recsys_cli.metrics import lower_is_better
+
     rows = summary["model"].unique(maintain_order=True).to_list()
     cells = {(r["metric"], r["cutoff"], r["model"]): r for r in summary.iter_rows(named=True)}
     keys = summary.select("metric", "cutoff").unique(maintain_order=True).rows()
     body = []
     for metric, cutoff in keys:
         label = f"{metric}@{cutoff}"
-        line = [label]
+        lower = " <small>(lower is better)</small>" if lower_is_better(metric) else ""
+        line = [Raw(_esc(label) + lower)]
         for row in rows:
             cell = cells.get((metric, cutoff, row))
             if cell is None:
                 line.append("")
                 continue
-            text = _num(cell["mean"])
+            best = marks is not None and marks.best.get(label) == row
+            text = _esc(_num(cell["mean"]) + (" *" if best else ""))
+            text = f"<b>{text}</b>" if best else text
+            below = []
             if cell["stderr"] is not None and math.isfinite(cell["stderr"]):
                 half = Z95 * cell["stderr"]
-                text += f" [{_num(cell['mean'] - half)}, {_num(cell['mean'] + half)}]"
+                below.append(f"[{_num(cell['mean'] - half)}, {_num(cell['mean'] + half)}]")
             if cell.get("seed_sd") is not None:
-                text += f" sd {_num(cell['seed_sd'])}"
-            best = marks is not None and marks.best.get(label) == row
-            line.append(Raw(f"<b>{_esc(text)} *</b>") if best else text)
+                below.append(f"sd {_num(cell['seed_sd'])}")
+            line.append(Raw(text + "".join(f"<br><small>{_esc(b)}</small>" for b in below)))
         body.append(line)
     return Raw(f'<div class="scroll">{table(["metric", *rows], body)}</div>')
 
@@ -536,7 +561,8 @@ def run_section(
     parts += [
         "<h3>Metrics</h3>",
         _metric_table(summary, marks),
-        f'<p class="note">mean [95% interval: mean ± 1.96 standard errors over {users:,} users]'
+        f'<p class="note">mean over {users:,} users, below it the 95% interval (mean ± 1.96 '
+        "standard errors)"
         + ("; sd: spread across seeds" if "seed_sd" in summary.columns else "")
         + "; bold with *: better than every other row (paired t-tests, Holm, α = 0.05). "
         "Catalogue-level metrics (coverage, gini, provider_gini) are one number per row.</p>",
@@ -588,17 +614,19 @@ def run_section(
     if not manifest.get("seeds"):
         slices = _slices(entry.path, summary, per_user, step)
         for kind, records, names in slices:
-            title = {
-                "user_activity": "users by training activity (equal-count quartiles)",
-                "item_popularity": "held-out items by popularity band (head: first 50% of "
-                "training interactions, mid: to 80%, tail: the rest)",
+            caption = {
+                "user_activity": "Mean over the users of each quartile of training activity "
+                "(equal-count)",
+                "item_popularity": "Mean with the held-out items restricted to each popularity "
+                "band (head: the items of the first 50% of training interactions, mid: to 80%, "
+                "tail: the rest)",
             }[kind]
             metrics = list(dict.fromkeys(r["metric"] for r in records))
             parts += [
                 f"<h3>Slice: {_esc(kind.replace('_', ' '))}</h3>",
                 page.chart(
                     slice_plot(records, rows, names, metrics),
-                    f"Mean per {title}, with its 95% interval (thin line).",
+                    f"{caption}, with its 95% interval (thin line).",
                 ),
             ]
     else:
@@ -675,7 +703,7 @@ def sweep_section(page: Page, entry: Entry) -> None:
     metrics) and every entry's values."""
     import numpy as np
 
-    from recsys_cli.evaluation.pareto import staircase
+    from recsys_cli.evaluation.pareto import parse_constraint, staircase
     from recsys_cli.results.store import read_json
     from recsys_cli.results.sweep_plot import number, point_label, short_keys
 
@@ -753,6 +781,17 @@ def sweep_section(page: Page, entry: Entry) -> None:
         "what": "hypervolume reference point",
     }
     more = f" (front over {', '.join(metrics)}: the first two drawn)" if len(metrics) > 2 else ""
+    axes = {x_metric: "x", y_metric: "y"}
+    limits = [
+        {axes[c.metric]: c.value, "label": str(c)}
+        for c in map(parse_constraint, sweep.get("constraints", ()))
+        if c.metric in axes
+    ]
+    best = sweep.get("best")
+    chosen = None
+    if best is not None:
+        label = f"{best['row']} {point_label(best, short)}"
+        chosen = {"x": best["metrics"][x_metric], "y": best["metrics"][y_metric], "label": label}
     parts += [
         "<h3>Trade-off</h3>",
         page.chart(
@@ -762,10 +801,15 @@ def sweep_section(page: Page, entry: Entry) -> None:
                 f"{x_metric} ({'higher' if higher[x_metric] else 'lower'} is better)",
                 f"{y_metric} ({'higher' if higher[y_metric] else 'lower'} is better)",
                 reference,
+                limits,
+                chosen,
             ),
             "Each entry with ±1 standard error in both metrics; red: Pareto-optimal, joined by "
             "the staircase bounding the region they dominate up to the reference point (+), "
-            f"whose area is the hypervolume{more}.",
+            f"whose area is the hypervolume{more}"
+            + ("; dashed: the constraints" if limits else "")
+            + ("; ringed: the chosen point" if chosen else "")
+            + ".",
         ),
     ]
     shown = list(dict.fromkeys(metrics + list(entries[0]["metrics"]))) if entries else metrics

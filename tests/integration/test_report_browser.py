@@ -80,7 +80,7 @@ def test_the_numbers_on_the_page_are_the_runs(pages):
     metrics = json.loads((made["run"] / "metrics.json").read_text())["models"]
     cell = metrics["EASE"]["ndcg@10"]
     half = Z95 * cell["stderr"]
-    text = f"{cell['mean']:.4f} [{cell['mean'] - half:.4f}, {cell['mean'] + half:.4f}]"
+    text = f"{cell['mean']:.4f}<br><small>[{cell['mean'] - half:.4f}, {cell['mean'] + half:.4f}]"
     assert text in page
     charts = specs(page)
     dots = charts["chart-1"]["data"]["values"]
