@@ -39,6 +39,7 @@ SWEEP_FILE, STUDY_FILE, STUDY_RESULT, OPE_FILE = (
     "estimates.json",
 )
 _STAMP = re.compile(r"(\d{8}T\d{6}Z)-")
+_NAME = re.compile(r"^\d{8}T\d{6}Z-(.+)-[0-9a-f]{6}$")  # PendingRun's STAMP-NAME-HEX
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def _unfinished(path: Path) -> Entry:
         kind="sweep" if "-sweep-" in path.name else "run",
         status="killed" if gone else "running",
         created=_created(path),
-        recipe=path.name.removeprefix(TEMP_PREFIX),
+        recipe=_NAME.sub(r"\1", path.name.removeprefix(TEMP_PREFIX)).removeprefix("sweep-"),
         problem=f"{who}{' (gone)' if gone else ''}",
     )
 

@@ -79,6 +79,7 @@ def test_unfinished_folders_are_running_or_killed_by_their_writer(tmp_path):
     assert entries[unknown.name].status == "running"  # no owner: never called dead
     assert entries[elsewhere.name].status == "running"  # another host's process: unknown
     assert entries[dead.name].created == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert (entries[live.name].recipe, entries[dead.name].recipe) == ("a", "b")
 
 
 def test_foreign_folders_are_skipped_and_damaged_runs_keep_their_reason(tmp_path):
