@@ -15,8 +15,10 @@ from recsys_cli.cli.run import (
     QuietOpt,
     RecipeArg,
     ResultsOpt,
+    SchedulerOpt,
     SetOpt,
     VerboseOpt,
+    WorkersOpt,
 )
 from recsys_cli.errors import RecipeError
 
@@ -40,6 +42,8 @@ def tune(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Tune the parameters of the recipe's [tune] table on the validation part.
 
@@ -48,7 +52,10 @@ def tune(
     after refitting on training + validation unless refit = false. Prints validation and test
     side by side and writes the study directory: Optuna journal, trials.parquet, best.toml (or
     pareto/*.toml), the test runs and history.png (and pareto.png). Running it again resumes the
-    study; a kill -9 loses at most the trials in flight."""
+    study; a kill -9 loses at most the trials in flight.
+
+    With --workers/--scheduler one trial runs per Dask worker at a time; several `rank tune`
+    processes on the same study also share its trials."""
     from recsys_cli.config.loader import load_raw
     from recsys_cli.results.store import results_root
     from recsys_cli.tuning.spec import parse_tune
@@ -63,7 +70,13 @@ def tune(
         raise RecipeError(error.path, message, str(recipe_path)) from None
     study_dir = study or default_study_dir(results_root(results_dir), recipe)
     step = progress_step(quiet or as_json, verbose)
-    result = run_tune(raw, recipe, spec, study_dir, data_dir, step)
+    if workers or scheduler:
+        from recsys_cli.distributed import connect
+
+        with connect(workers, scheduler) as client:
+            result = run_tune(raw, recipe, spec, study_dir, data_dir, step, client)
+    else:
+        result = run_tune(raw, recipe, spec, study_dir, data_dir, step)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
     elif quiet:

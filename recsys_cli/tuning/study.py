@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -233,59 +234,119 @@ def enqueue_as_given(optuna_study, study: StudySpec, given: dict) -> None:
         optuna_study.enqueue_trial(values, user_attrs={AS_GIVEN: True})
 
 
+class Executor(Protocol):
+    """Runs trials: `start(values)` begins evaluating one (the row's validation metrics,
+    metric@k -> mean) and returns a handle; `wait(handles)` blocks until at least one is done and
+    returns those; `result(handle)` gives its metrics or raises its error; `cancel(handles)`
+    abandons them. `slots`: trials evaluated at once."""
+
+    slots: int
+
+    def start(self, values: dict) -> Any: ...
+
+    def wait(self, handles: list) -> list: ...
+
+    def result(self, handle) -> dict[str, float]: ...
+
+    def cancel(self, handles: list) -> None: ...
+
+
+class InProcess:
+    """The Executor of one process: `start` evaluates at once."""
+
+    slots = 1
+
+    def __init__(self, evaluate: Callable[[dict], dict[str, float]]):
+        self.evaluate = evaluate
+
+    def start(self, values: dict):
+        try:
+            return ("ok", self.evaluate(values))
+        except UserError as error:
+            return ("error", error)
+
+    def wait(self, handles: list) -> list:
+        return handles
+
+    def result(self, handle) -> dict[str, float]:
+        kind, value = handle
+        if kind == "error":
+            raise value
+        return value
+
+    def cancel(self, handles: list) -> None:
+        """Nothing runs in the background."""
+
+
 def run_trials(
     optuna_study,
     spec: TuneSpec,
     study: StudySpec,
-    evaluate: Callable[[dict], dict[str, float]],
+    executor: Executor,
     budget: Budget,
     progress: Progress = NO_PROGRESS,
     after_trial: Callable[[], None] = lambda: None,
 ) -> int:
-    """Ask, evaluate on validation and tell until the budget is spent; returns the trials run.
+    """Ask, evaluate on validation and tell until the budget is spent, with up to
+    `executor.slots` trials in flight (the budget counts them); returns the trials run.
 
-    `evaluate(values)` returns the row's validation metrics (metric@k -> mean). A UserError
-    (a combination of values the recipe refuses) fails that trial and the study goes on; any
-    other exception, Ctrl-C included, marks the trial FAIL and stops."""
+    A UserError (a combination of values the recipe refuses) fails that trial and the study goes
+    on; any other exception, Ctrl-C included, marks the trials in flight FAIL and stops."""
     from optuna.trial import TrialState
 
-    ran = 0
-    while budget.allows(optuna_study):
-        optuna_study.sampler = make_sampler(spec, len(optuna_study.get_trials(deepcopy=False)))
-        trial = optuna_study.ask()
-        trial.set_user_attr(OWNER, owner())
-        try:
-            values = {p.key: p.suggest(trial) for p in study.space}
-            metrics = evaluate(values)
-        except UserError as error:
-            trial.set_user_attr(ERROR, str(error))
-            optuna_study.tell(trial, state=TrialState.FAIL)
-            log.warning("trial %d failed: %s", trial.number, error)
-            ran += 1
-            progress.advance()
-            after_trial()
-            continue
-        except BaseException:
-            optuna_study.tell(trial, state=TrialState.FAIL)  # interrupted: run again on resume
-            raise
-        trial.set_user_attr(VALIDATION, metrics)
-        for c, value in zip(spec.constraints, constraint_values(spec, metrics), strict=True):
-            trial.set_constraint(str(c), value)
-        objectives = [metrics[o.metric] for o in spec.objectives]
-        optuna_study.tell(trial, objectives)
-        log.info(
-            "trial %d of %s: %s -> %s",
-            trial.number,
-            study.name,
-            values,
-            ", ".join(
-                f"{o.metric} {v:.6g}" for o, v in zip(spec.objectives, objectives, strict=True)
-            ),
-        )
-        ran += 1
-        progress.advance()
-        after_trial()
-    return ran
+    ran, in_flight = 0, {}
+    try:
+        while True:
+            while len(in_flight) < executor.slots and budget.allows(optuna_study):
+                number = len(optuna_study.get_trials(deepcopy=False))
+                optuna_study.sampler = make_sampler(spec, number)
+                trial = optuna_study.ask()
+                try:
+                    trial.set_user_attr(OWNER, owner())
+                    values = {p.key: p.suggest(trial) for p in study.space}
+                    handle = executor.start(values)  # in one process: the whole trial
+                except BaseException:
+                    optuna_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                    raise
+                in_flight[id(handle)] = (handle, trial, values)
+            if not in_flight:
+                return ran
+            for handle in executor.wait([h for h, _, _ in in_flight.values()]):
+                _, trial, values = in_flight.pop(id(handle))
+                _tell(optuna_study, spec, study, trial, values, executor, handle)
+                ran += 1
+                progress.advance()
+                after_trial()
+    except BaseException:
+        executor.cancel([h for h, _, _ in in_flight.values()])
+        for _, trial, _ in in_flight.values():  # interrupted: run again on resume
+            optuna_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        raise
+
+
+def _tell(optuna_study, spec, study, trial, values, executor, handle) -> None:
+    """Store a finished trial: its metrics, constraint values and objectives, or its error."""
+    from optuna.trial import TrialState
+
+    try:
+        metrics = executor.result(handle)
+    except UserError as error:
+        trial.set_user_attr(ERROR, str(error))
+        optuna_study.tell(trial, state=TrialState.FAIL)
+        log.warning("trial %d failed: %s", trial.number, error)
+        return
+    trial.set_user_attr(VALIDATION, metrics)
+    for c, value in zip(spec.constraints, constraint_values(spec, metrics), strict=True):
+        trial.set_constraint(str(c), value)
+    objectives = [metrics[o.metric] for o in spec.objectives]
+    optuna_study.tell(trial, objectives)
+    log.info(
+        "trial %d of %s: %s -> %s",
+        trial.number,
+        study.name,
+        values,
+        ", ".join(f"{o.metric} {v:.6g}" for o, v in zip(spec.objectives, objectives, strict=True)),
+    )
 
 
 def trials_frame(studies: dict[str, object], spec: TuneSpec) -> pl.DataFrame:

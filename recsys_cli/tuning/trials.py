@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections import OrderedDict
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from recsys_cli.config.schema import Recipe
 from recsys_cli.experiment import (
     Evaluation,
     ModelOutput,
+    Prepared,
     build_context,
     check_columns_for,
     evaluate_run,
@@ -30,26 +32,34 @@ CACHED_FITS = 8
 
 
 class TrialRunner:
-    """Evaluate recipes sharing `recipe`'s dataset, filter, split, seed and evaluation settings.
+    """Evaluate recipes that share one prepared dataset (`data`) and its item side data
+    (`context`, None when no recipe needs it): the recipe's dataset, filter, split, seed and
+    evaluation settings."""
 
-    `probes`: recipes whose item-column needs (a reranker's similarity, a group's column) are
-    checked before the first trial, so a bad choice fails in one line, not mid-study."""
+    def __init__(self, data: Prepared, context=None):
+        self.data = data
+        self.context = context
+        self._fitted: OrderedDict[str, ModelOutput] = OrderedDict()
 
-    def __init__(
-        self,
+    @classmethod
+    def prepare(
+        cls,
         recipe: Recipe,
         data_dir: Path | None = None,
         step: Step = silent_step,
         probes: list[Recipe] = (),
-    ):
-        self.data = prepare(recipe, data_dir, step)
-        self.context = None
+    ) -> TrialRunner:
+        """Prepare `recipe`'s data once. `probes`: recipes whose item-column needs (a reranker's
+        similarity, a group's column) are checked now, so a bad choice fails in one line before
+        the first trial, not mid-study."""
+        data = prepare(recipe, data_dir, step)
+        context = None
         if any(needs_context(r) for r in (recipe, *probes)):
             with step("item side data for reranking and metrics"):
-                self.context = build_context(recipe, self.data)
+                context = build_context(recipe, data)
                 for probe in probes:
-                    check_columns_for(self.context, probe)
-        self._fitted: OrderedDict[str, ModelOutput] = OrderedDict()
+                    check_columns_for(context, probe)
+        return cls(data, context)
 
     def _outputs(self, recipe: Recipe, work_dir: Path, step: Step) -> list[ModelOutput]:
         outputs = []
@@ -86,3 +96,9 @@ class TrialRunner:
         )
         save_evaluation(evaluation, run_dir)
         return evaluation
+
+
+def row_metrics(evaluation: Evaluation, row: str) -> dict[str, float]:
+    """metric@k -> mean of one row of an evaluation (NaN where undefined)."""
+    values = evaluation.to_json()["models"][row]
+    return {m: (math.nan if v["mean"] is None else float(v["mean"])) for m, v in values.items()}

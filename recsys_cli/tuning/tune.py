@@ -17,7 +17,6 @@ import contextlib
 import copy
 import dataclasses
 import json
-import math
 import shutil
 import time
 import tomllib
@@ -35,6 +34,7 @@ from recsys_cli.tuning.study import (
     TRIALS,
     VALIDATION,
     Budget,
+    InProcess,
     counted,
     dead_owner,
     enqueue_as_given,
@@ -47,7 +47,7 @@ from recsys_cli.tuning.study import (
     trials_frame,
     write_trials,
 )
-from recsys_cli.tuning.trials import TrialRunner
+from recsys_cli.tuning.trials import TrialRunner, row_metrics
 
 STUDY_FILE = "study.json"
 RESULT_FILE = "tune.json"
@@ -106,12 +106,6 @@ def _check_identity(study_dir: Path, base: Recipe, spec: TuneSpec) -> None:
     )
 
 
-def _row_metrics(evaluation, row: str) -> dict[str, float]:
-    """metric@k -> mean of one row (NaN where undefined)."""
-    values = evaluation.to_json()["models"][row]
-    return {m: (math.nan if v["mean"] is None else float(v["mean"])) for m, v in values.items()}
-
-
 def tune(
     raw: dict,
     recipe: Recipe,
@@ -119,9 +113,10 @@ def tune(
     study_dir: Path,
     data_dir: Path | None = None,
     step: Step = silent_step,
+    client=None,
 ) -> dict:
     """Run (or resume) every study of `spec` on validation, then confirm on test; the result
-    payload (also written to tune.json)."""
+    payload (also written to tune.json). With a Dask `client`, trials run on its workers."""
     validation_raw = _with_split(raw, evaluate_on="validation")
     base = recipe_from_dict(validation_raw)
     _check_identity(study_dir, base, spec)
@@ -135,7 +130,7 @@ def tune(
         for s in spec.studies:
             fail_abandoned(studies[s.name])
             enqueue_as_given(studies[s.name], s, given)
-        ran = _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step)
+        ran = _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step, client)
         write_trials(study_dir / TRIALS, trials_frame(studies, spec))
         result = _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step)
     result["ran"] = ran
@@ -147,9 +142,9 @@ def tune(
     return result
 
 
-def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step) -> dict:
-    """Trials until each study's budget is spent; data prepared once (only when a trial is
-    due). Returns trials run per study."""
+def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step, client) -> dict:
+    """Trials until each study's budget is spent, here or on the `client`'s Dask workers; data
+    prepared once (only when a trial is due). Returns trials run per study."""
     if not any(Budget(spec.trials, None).allows(studies[s.name]) for s in spec.studies):
         return {s.name: 0 for s in spec.studies}
     probes = [
@@ -158,34 +153,46 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step)
         for p in s.space
         for v in p.probes()
     ]
-    runner = TrialRunner(base, data_dir, step, probes)
+    runner = TrialRunner.prepare(base, data_dir, step, probes)
     trials_path = study_dir / TRIALS
     scratch = scratch_dir(study_dir)
     ran = {}
     for s in spec.studies:
         study = studies[s.name]
 
-        def evaluate(values: dict, s=s) -> dict[str, float]:
-            trial = recipe_from_dict(trial_raw(validation_raw, s, values))
-            with PendingRun(scratch, s.name) as pending:
-                evaluation = runner.run(trial, pending.path)
-            shutil.rmtree(pending.final, ignore_errors=True)  # metrics live in the journal
-            return _row_metrics(evaluation, s.row)
+        def make_recipe(values: dict, s=s) -> Recipe:
+            return recipe_from_dict(trial_raw(validation_raw, s, values))
 
+        def evaluate(values: dict, s=s) -> dict[str, float]:
+            with PendingRun(scratch, s.name) as pending:
+                evaluation = runner.run(make_recipe(values), pending.path)
+            shutil.rmtree(pending.final, ignore_errors=True)  # metrics live in the journal
+            return row_metrics(evaluation, s.row)
+
+        if client is None:
+            executor = InProcess(evaluate)
+        else:
+            from recsys_cli.tuning.parallel import DaskTrials
+
+            executor = DaskTrials(client, runner, make_recipe, s.row)
         deadline = None if spec.seconds is None else time.monotonic() + spec.seconds
         with step(f"tune {s.name} on validation") as progress:
             if spec.trials is not None:
                 progress.total(spec.trials, "trials")
                 progress.advance(counted(study))
-            ran[s.name] = run_trials(
-                study,
-                spec,
-                s,
-                evaluate,
-                Budget(spec.trials, deadline),
-                progress,
-                after_trial=lambda: write_trials(trials_path, trials_frame(studies, spec)),
-            )
+            try:
+                ran[s.name] = run_trials(
+                    study,
+                    spec,
+                    s,
+                    executor,
+                    Budget(spec.trials, deadline),
+                    progress,
+                    after_trial=lambda: write_trials(trials_path, trials_frame(studies, spec)),
+                )
+            finally:
+                if client is not None:
+                    executor.close()
     shutil.rmtree(scratch, ignore_errors=True)
     with contextlib.suppress(OSError):  # still in use by another process
         scratch.parent.rmdir()
@@ -255,7 +262,7 @@ def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -
         recipes.append(final)
     entries = []
     if recipes:
-        runner = TrialRunner(recipes[0], data_dir, step)
+        runner = TrialRunner.prepare(recipes[0], data_dir, step)
         for config, final, path in zip(configurations, recipes, files, strict=True):
             with PendingRun(study_dir / "test", final.name) as pending:
                 evaluation = runner.run(final, pending.path, step)

@@ -280,3 +280,22 @@ def test_two_processes_share_one_study(tmp_path, recipe):
     # each process stops once the study holds the budget: at most one trial over
     assert 16 <= (table["state"] == "COMPLETE").sum() <= 17
     assert (table["state"] != "RUNNING").all()
+
+
+def test_trials_on_dask_workers(tmp_path, recipe):
+    pytest.importorskip("distributed")
+    payload = tune(recipe, tmp_path / "s", "--workers", "2", "--set", "tune.trials=6")
+    table = trials_table(tmp_path / "s")
+    assert table.select("study", "number").is_unique().all()
+    assert (table["state"] == "COMPLETE").sum() == 6 and payload["ran"] == {"ease": 6}
+    # the workers' validation metrics equal a single-process evaluation of the same values
+    best = payload["configurations"][0]["rows"][0]
+    again = tune(
+        recipe,
+        tmp_path / "one",
+        "--set",
+        "tune.trials=1",
+        "--set",
+        f"models[1].params.l2={best['params']['models[1].params.l2']}",
+    )
+    assert again["configurations"][0]["rows"][0]["validation"] == best["validation"]
