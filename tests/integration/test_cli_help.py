@@ -60,7 +60,7 @@ def test_shell_completion_is_installed_and_offers_commands_and_bundled_recipes()
         assert result.exit_code == 0, result.output
         return result.output.split()
 
-    assert complete("rank ru") == ["run"]
+    assert complete("rank ru") == ["run", "runs"]
     assert complete("rank datasets sy") == ["synth"]
     assert complete("rank run qu") == ["quickstart"]
     assert complete("rank sweep scale/") == ["scale/ml20m-synthetic"]
