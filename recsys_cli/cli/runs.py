@@ -480,8 +480,7 @@ def diff(
 def _leftovers(root: Path, depth: int = 3) -> list[Path]:
     """`.tmp-` folders at most `depth` levels under `root` whose writer is gone (the run
     folders, sweep points, study trials and re-evaluations of killed processes)."""
-    from recsys_cli.results.catalog import writer_gone
-    from recsys_cli.results.store import TEMP_PREFIX
+    from recsys_cli.results.store import TEMP_PREFIX, writer_gone
 
     found, level = [], [root]
     for _ in range(depth):

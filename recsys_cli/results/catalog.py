@@ -13,9 +13,7 @@ unreadable: the reason is kept).
 from __future__ import annotations
 
 import math
-import os
 import re
-import socket
 import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,11 +21,12 @@ from pathlib import Path
 
 from recsys_cli.errors import UserError, size_of
 from recsys_cli.results.store import (
-    OWNER_FILE,
     REQUIRED_FILES,
     TEMP_PREFIX,
     read_json,
     read_manifest,
+    writer,
+    writer_gone,
 )
 
 KINDS = ("run", "multi-seed", "sweep", "study", "ope")
@@ -82,30 +81,6 @@ def _created(path: Path, manifest: dict | None = None) -> datetime:
     if match:
         return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-
-
-def writer(folder: Path) -> tuple[str, str] | None:
-    """(host, pid) recorded in a `.tmp-` folder by the process writing it; None without one."""
-    try:
-        host, pid = (folder / OWNER_FILE).read_text(encoding="utf-8").split()
-    except (OSError, ValueError):
-        return None
-    return host, pid
-
-
-def writer_gone(folder: Path) -> bool:
-    """True when the `.tmp-` folder's writer was a process of this host that no longer exists
-    (the rule `store.remove_dead_runs` removes by)."""
-    found = writer(folder)
-    if found is None or found[0] != socket.gethostname() or not found[1].isdigit():
-        return False
-    try:
-        os.kill(int(found[1]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's live process
-        return False
-    return False
 
 
 def _best(models: dict, label: str) -> dict:

@@ -60,17 +60,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def writer(folder: Path) -> tuple[str, str] | None:
+    """(host, pid) that a `.tmp-` folder records as its writer; None without a readable record."""
+    try:
+        host, pid = (folder / OWNER_FILE).read_text(encoding="utf-8").split()
+    except (OSError, ValueError):
+        return None
+    return host, pid
+
+
+def writer_gone(folder: Path) -> bool:
+    """True when a `.tmp-` folder's writer was a process of this host that no longer exists
+    (killed with SIGKILL, or the machine went down); False for live processes, other hosts'
+    and folders without an owner record."""
+    found = writer(folder)
+    if found is None:
+        return False
+    host, pid = found
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+
+
 def remove_dead_runs(root: Path) -> list[Path]:
-    """Remove the `.tmp-` run folders under `root` whose writer, a process on this host, is gone
-    (killed with SIGKILL, or the machine went down); returns them. Folders of live processes,
-    of other hosts, or without an owner record are left alone."""
+    """Remove the `.tmp-` run folders under `root` whose writer is gone (`writer_gone`);
+    returns them."""
     removed = []
     for folder in root.glob(f"{TEMP_PREFIX}*") if root.is_dir() else ():
-        try:
-            host, pid = (folder / OWNER_FILE).read_text(encoding="utf-8").split()
-        except (OSError, ValueError):
-            continue
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        if writer_gone(folder):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
