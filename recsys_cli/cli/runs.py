@@ -433,6 +433,7 @@ def diff(
             "Holm-corrected over the table",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     else:
         console.print(
@@ -440,6 +441,7 @@ def diff(
             "only, no paired test (different held-out users)",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     for side, rows in result["rows_only_in"].items():
         if rows:
