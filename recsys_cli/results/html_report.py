@@ -358,22 +358,16 @@ def tradeoff_plot(
     x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
     y = alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False))
     shape = alt.Shape(
-        "status:N",
-        scale=alt.Scale(
-            domain=["Pareto-optimal", "dominated", "infeasible"],
-            range=["circle", "circle", "cross"],
-        ),
+        "feasible:N",
+        scale=alt.Scale(domain=["feasible", "infeasible"], range=["circle", "cross"]),
         title=None,
     )
     color = alt.Color(
-        "status:N",
-        scale=alt.Scale(
-            domain=["Pareto-optimal", "dominated", "infeasible"],
-            range=["#c0392b", "#7f8c9d", "#c7ccd6"],
-        ),
+        "front:N",
+        scale=alt.Scale(domain=["Pareto-optimal", "dominated"], range=["#c0392b", "#7f8c9d"]),
         title=None,
     )
-    tooltip = [alt.Tooltip("label:N", title="point"), "status:N"]
+    tooltip = [alt.Tooltip("label:N", title="point"), "front:N", "feasible:N"]
     tooltip += [alt.Tooltip("x:Q", format=".4f", title=x_title)]
     tooltip += [alt.Tooltip("y:Q", format=".4f", title=y_title)]
     layers = [
@@ -385,7 +379,7 @@ def tradeoff_plot(
         base.mark_point(filled=True, size=70, opacity=1).encode(
             x=x, y=y, color=color, shape=shape, tooltip=tooltip
         ),
-        base.transform_filter("datum.status == 'Pareto-optimal'")
+        base.transform_filter("datum.front == 'Pareto-optimal'")
         .mark_text(align="left", dx=7, dy=-7, fontSize=10)
         .encode(x="x:Q", y="y:Q", text="label:N"),
     ]
@@ -754,11 +748,11 @@ def sweep_section(page: Page, entry: Entry) -> None:
         se_x, se_y = (
             float(np.nan_to_num(number(e["stderr"].get(m)))) for m in (x_metric, y_metric)
         )
-        status = "Pareto-optimal" if e["pareto"] else "dominated"
         points.append(
             {
                 "label": f"{e['row']} {point_label(e, short)}".strip(),
-                "status": status if e["feasible"] else "infeasible",
+                "front": "Pareto-optimal" if e["pareto"] else "dominated",
+                "feasible": "feasible" if e["feasible"] else "infeasible",
                 "x": x,
                 "y": y,
                 "x_low": x - se_x,
@@ -804,7 +798,8 @@ def sweep_section(page: Page, entry: Entry) -> None:
                 limits,
                 chosen,
             ),
-            "Each entry with ±1 standard error in both metrics; red: Pareto-optimal, joined by "
+            "Each entry with ±1 standard error in both metrics (crosses: infeasible under the "
+            "constraints); red: Pareto-optimal, joined by "
             "the staircase bounding the region they dominate up to the reference point (+), "
             f"whose area is the hypervolume{more}"
             + ("; dashed: the constraints" if limits else "")
@@ -921,7 +916,8 @@ def study_section(page: Page, entry: Entry) -> None:
         points = [
             {
                 "label": f"{s} #{n}",
-                "status": "infeasible" if not ok else ("Pareto-optimal" if front else "dominated"),
+                "front": "Pareto-optimal" if front else "dominated",
+                "feasible": "feasible" if ok else "infeasible",
                 "x": float(v[0]),
                 "y": float(v[1]),
                 "x_low": float(v[0]),

@@ -109,12 +109,12 @@ def test_the_numbers_on_the_page_are_the_runs(pages):
     points = next(
         layer["data"]["values"]
         for layer in tradeoff["layer"]
-        if "data" in layer and any("status" in v for v in layer["data"]["values"])
+        if "data" in layer and any("front" in v for v in layer["data"]["values"])
     )
     assert [(p["x"], p["y"]) for p in points] == [
         (e["metrics"]["ndcg@10"], e["metrics"]["ild@10"]) for e in sweep["entries"]
     ]
-    assert [p["status"] == "Pareto-optimal" for p in points] == [
+    assert [p["front"] == "Pareto-optimal" for p in points] == [
         e["pareto"] for e in sweep["entries"]
     ]
     per_user = pl.read_parquet(made["run"] / "per_user.parquet")
