@@ -192,12 +192,18 @@ class ModelOutput:
 
 
 def fit_models(
-    recipe: Recipe, data: Prepared, step: Step = silent_step, work_dir: Path | None = None
+    recipe: Recipe,
+    data: Prepared,
+    step: Step = silent_step,
+    work_dir: Path | None = None,
+    on_epoch: Callable[[str, int, float | None], None] | None = None,
 ) -> list[ModelOutput]:
     """Fit every model on the training matrix and take its top-N candidates for eval users.
 
     Sequential models get the training interactions in time order; models that write files of
-    their own (RecBole) write them under `work_dir/<label>`.
+    their own (RecBole) write them under `work_dir/<label>`. Models trained by epochs also call
+    `on_epoch(label, epoch, validation NDCG@10 or None)` after each epoch (`rank tune`'s pruner;
+    an exception it raises stops the fit).
     """
     from recsys_cli.models.sequences import fit_in_time_order
 
@@ -209,7 +215,9 @@ def fit_models(
             model.work_dir = work_dir / config.label
         with step(f"fit {config.label}") as progress:
             if hasattr(model, "progress"):  # RecBole: trained by epochs
-                model.progress = _epoch_progress(progress, config.label, model.params.epochs)
+                model.progress = _epoch_progress(
+                    progress, config.label, model.params.epochs, on_epoch
+                )
             t0 = time.perf_counter()
             fit_in_time_order(model, data.fit, data.split, progress)
             t1 = time.perf_counter()
@@ -231,9 +239,9 @@ def fit_models(
     return outputs
 
 
-def _epoch_progress(progress: Progress, label: str, epochs: int):
+def _epoch_progress(progress: Progress, label: str, epochs: int, on_epoch=None):
     """Count epochs (early stopping may end before the last) and show each epoch's loss and
-    validation NDCG@10 in the step's description."""
+    validation NDCG@10 in the step's description; then pass the epoch on to `on_epoch`."""
     progress.total(epochs, "epochs")
 
     def report(epoch: int, loss: float, seconds: float, validation: float | None) -> None:
@@ -243,6 +251,8 @@ def _epoch_progress(progress: Progress, label: str, epochs: int):
         log.debug("%s: epoch %d/%d, %s", label, epoch + 1, epochs, text)
         progress.update(text)
         progress.advance()
+        if on_epoch is not None:
+            on_epoch(label, epoch, validation)
 
     return report
 

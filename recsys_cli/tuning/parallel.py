@@ -64,7 +64,8 @@ class DaskTrials:
         self.make_recipe = make_recipe
         self.row = row
 
-    def start(self, values: dict):
+    def start(self, values: dict, trial):
+        """(No pruning on workers: they do not write to the study.)"""
         from recsys_cli.distributed import RETRIES
 
         try:

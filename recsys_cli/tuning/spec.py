@@ -37,9 +37,11 @@ DEFAULT_TRIALS = 50
 class TuneTable:
     """The `[tune]` table as written (types checked); `parse_tune` validates it against the recipe.
 
-    population: NSGA-II's generation size. seconds: no new trial starts after this many seconds
-    of one `rank tune` invocation. trials: trials in the study in total, counted over
-    invocations (a resumed study runs only the missing ones)."""
+    population: NSGA-II's generation size. pruner: "median" stops a trial of a model trained by
+    epochs (RecBole, with patience > 0: it reports a validation NDCG@10 per epoch) whose value is
+    below the median of earlier trials at that epoch (one objective only). seconds: no new
+    trial starts after this many seconds of one `rank tune` invocation. trials: trials in the
+    study in total, counted over invocations (a resumed study runs only the missing ones)."""
 
     model: str | tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +56,7 @@ class TuneTable:
     seed: int | None = None
     refit: bool = True
     reference: dict[str, float] = field(default_factory=dict)
+    pruner: Literal["median", "none"] = "median"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class TuneSpec:
     seed: int
     refit: bool
     reference: dict[str, float]
+    pruner: str
 
     def identity(self) -> dict:
         """What a resumed study must share with the one on disk: everything but the budget."""
@@ -174,6 +178,7 @@ def parse_tune(raw: dict, recipe: Recipe) -> TuneSpec:
         seed=seed,
         refit=table.refit,
         reference=dict(table.reference),
+        pruner=table.pruner if len(objectives) == 1 else "none",  # Optuna prunes one objective
     )
 
 

@@ -216,10 +216,16 @@ class Budget:
 def load_study(storage, spec: TuneSpec, study: StudySpec):
     import optuna
 
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        if spec.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
     return optuna.create_study(
         storage=storage,
         study_name=study.name,
         directions=[o.direction for o in spec.objectives],
+        pruner=pruner,
         load_if_exists=True,
     )
 
@@ -235,14 +241,15 @@ def enqueue_as_given(optuna_study, study: StudySpec, given: dict) -> None:
 
 
 class Executor(Protocol):
-    """Runs trials: `start(values)` begins evaluating one (the row's validation metrics,
-    metric@k -> mean) and returns a handle; `wait(handles)` blocks until at least one is done and
-    returns those; `result(handle)` gives its metrics or raises its error; `cancel(handles)`
-    abandons them. `slots`: trials evaluated at once."""
+    """Runs trials. `start(values, trial)` begins evaluating one (the row's validation metrics,
+    metric@k -> mean; the Optuna trial hears intermediate values) and returns a handle;
+    `wait(handles)` blocks until at least one is done and returns those; `result(handle)` gives
+    its metrics or raises its error; `cancel(handles)` abandons them. `slots`: trials evaluated
+    at once."""
 
     slots: int
 
-    def start(self, values: dict) -> Any: ...
+    def start(self, values: dict, trial) -> Any: ...
 
     def wait(self, handles: list) -> list: ...
 
@@ -256,13 +263,15 @@ class InProcess:
 
     slots = 1
 
-    def __init__(self, evaluate: Callable[[dict], dict[str, float]]):
+    def __init__(self, evaluate: Callable[[dict, Any], dict[str, float]]):
         self.evaluate = evaluate
 
-    def start(self, values: dict):
+    def start(self, values: dict, trial):
+        from optuna import TrialPruned
+
         try:
-            return ("ok", self.evaluate(values))
-        except UserError as error:
+            return ("ok", self.evaluate(values, trial))
+        except (UserError, TrialPruned) as error:
             return ("error", error)
 
     def wait(self, handles: list) -> list:
@@ -304,7 +313,7 @@ def run_trials(
                 try:
                     trial.set_user_attr(OWNER, owner())
                     values = {p.key: p.suggest(trial) for p in study.space}
-                    handle = executor.start(values)  # in one process: the whole trial
+                    handle = executor.start(values, trial)  # in one process: the whole trial
                 except BaseException:
                     optuna_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                     raise
@@ -326,10 +335,15 @@ def run_trials(
 
 def _tell(optuna_study, spec, study, trial, values, executor, handle) -> None:
     """Store a finished trial: its metrics, constraint values and objectives, or its error."""
+    from optuna import TrialPruned
     from optuna.trial import TrialState
 
     try:
         metrics = executor.result(handle)
+    except TrialPruned as pruned:
+        optuna_study.tell(trial, state=TrialState.PRUNED)
+        log.info("trial %d of %s pruned: %s", trial.number, study.name, pruned)
+        return
     except UserError as error:
         trial.set_user_attr(ERROR, str(error))
         optuna_study.tell(trial, state=TrialState.FAIL)

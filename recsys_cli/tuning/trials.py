@@ -61,7 +61,7 @@ class TrialRunner:
                     check_columns_for(context, probe)
         return cls(data, context)
 
-    def _outputs(self, recipe: Recipe, work_dir: Path, step: Step) -> list[ModelOutput]:
+    def _outputs(self, recipe: Recipe, work_dir: Path, step: Step, on_epoch) -> list[ModelOutput]:
         outputs = []
         for config in recipe.models:
             key = json.dumps(
@@ -79,16 +79,19 @@ class TrialRunner:
                 self._fitted.move_to_end(key)
             else:
                 single = dataclasses.replace(recipe, models=(config,), variants=())
-                [self._fitted[key]] = fit_models(single, self.data, step, work_dir)
+                [self._fitted[key]] = fit_models(single, self.data, step, work_dir, on_epoch)
                 if len(self._fitted) > CACHED_FITS:
                     self._fitted.popitem(last=False)
             outputs.append(self._fitted[key])
         return outputs
 
-    def run(self, recipe: Recipe, run_dir: Path, step: Step = silent_step) -> Evaluation:
+    def run(
+        self, recipe: Recipe, run_dir: Path, step: Step = silent_step, on_epoch=None
+    ) -> Evaluation:
         """Fit (or reuse), rerank, store and evaluate `recipe` as a complete run in `run_dir`:
-        the same files and metrics as `rank run` of that recipe; `step` shows the fits."""
-        outputs = self._outputs(recipe, run_dir / "models", step)
+        the same files and metrics as `rank run` of that recipe; `step` shows the fits and
+        `on_epoch` hears the epochs of models trained by epochs (`experiment.fit_models`)."""
+        outputs = self._outputs(recipe, run_dir / "models", step, on_epoch)
         context = self.context.for_recipe(recipe) if self.context is not None else None
         write_run(recipe, run_dir, self.data, outputs, context)
         evaluation = evaluate_run(

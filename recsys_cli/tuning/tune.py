@@ -163,9 +163,10 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step,
         def make_recipe(values: dict, s=s) -> Recipe:
             return recipe_from_dict(trial_raw(validation_raw, s, values))
 
-        def evaluate(values: dict, s=s) -> dict[str, float]:
+        def evaluate(values: dict, trial, s=s) -> dict[str, float]:
+            on_epoch = None if spec.pruner == "none" else pruning(trial)
             with PendingRun(scratch, s.name) as pending:
-                evaluation = runner.run(make_recipe(values), pending.path)
+                evaluation = runner.run(make_recipe(values), pending.path, on_epoch=on_epoch)
             shutil.rmtree(pending.final, ignore_errors=True)  # metrics live in the journal
             return row_metrics(evaluation, s.row)
 
@@ -197,6 +198,24 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step,
     with contextlib.suppress(OSError):  # still in use by another process
         scratch.parent.rmdir()
     return ran
+
+
+def pruning(trial):
+    """`on_epoch` for a trial: report each epoch's validation NDCG@10 and stop the fit (Optuna's
+    TrialPruned) when the study's pruner says so."""
+
+    def on_epoch(label: str, epoch: int, validation: float | None) -> None:
+        import optuna
+
+        if validation is None:  # no per-epoch validation (patience = 0): nothing to judge
+            return
+        trial.report(validation, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(
+                f"{label}: epoch {epoch + 1}, validation ndcg@10 {validation:.4f}"
+            )
+
+    return on_epoch
 
 
 def scratch_dir(study_dir: Path) -> Path:

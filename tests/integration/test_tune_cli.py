@@ -299,3 +299,31 @@ def test_trials_on_dask_workers(tmp_path, recipe):
         f"models[1].params.l2={best['params']['models[1].params.l2']}",
     )
     assert again["configurations"][0]["rows"][0]["validation"] == best["validation"]
+
+
+@pytest.mark.slow
+@pytest.mark.recbole
+def test_recbole_epochs_reach_the_pruner(tmp_path, interactions_csv, items_csv):
+    """RecBole's per-epoch validation NDCG@10 is reported to the study (the median pruner's
+    input); the trial still completes with its validation metrics."""
+    recipe = write_recipe(tmp_path / "rb.toml", interactions_csv, items_csv, trials=2)
+    text = recipe.read_text().replace('model = "ease"', 'model = "recbole_bpr"') + (
+        '[tune.params]\n"models[2].params.learning_rate" = { low = 0.001, high = 0.01 }\n'
+        '"models[2].params.epochs" = { low = 2, high = 3 }\n'
+    )
+    text = text.replace(
+        "[groups]",
+        '[[models]]\nname = "recbole_bpr"\n'
+        "params = { epochs = 3, patience = 3, embedding_size = 8 }\n[groups]",
+    )
+    recipe.write_text(text)
+    tune(recipe, tmp_path / "s")
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "s" / "optuna.journal")))
+    trials = optuna.load_study(study_name="recbole_bpr", storage=storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    epochs = [list(range(t.params["models[2].params.epochs"])) for t in trials]
+    assert [sorted(t.intermediate_values) for t in trials] == epochs

@@ -39,6 +39,7 @@ def spec(objectives, constraints=(), reference=None) -> TuneSpec:
         seed=0,
         refit=True,
         reference=reference or {},
+        pruner="none",
     )
 
 
@@ -162,3 +163,23 @@ def test_the_journal_lock_of_a_dead_process_is_broken_at_once(tmp_path, monkeypa
     started = time.monotonic()
     assert lock.acquire()
     assert time.monotonic() - started >= 0.3
+
+
+def test_pruning_reports_epochs_and_stops_a_trial_below_the_median():
+    from recsys_cli.tuning.tune import pruning
+
+    with quiet_optuna():
+        study = optuna.create_study(
+            direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1)
+        )
+        first = study.ask()
+        for epoch, value in enumerate([0.2, 0.4]):
+            first.report(value, epoch)
+        study.tell(first, 0.4)
+        trial = study.ask()
+        on_epoch = pruning(trial)
+        on_epoch("BPR", 0, None)  # no per-epoch validation: nothing reported
+        on_epoch("BPR", 0, 0.3)  # above the median at epoch 0
+        with pytest.raises(optuna.TrialPruned, match="BPR: epoch 2"):
+            on_epoch("BPR", 1, 0.1)
+        assert study.trials[1].intermediate_values == {0: 0.3, 1: 0.1}
