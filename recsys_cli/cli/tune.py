@@ -45,17 +45,17 @@ def tune(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Tune the parameters of the recipe's [tune] table on the validation part.
+    """Tune the parameters of the recipe's \\[tune] table on the validation part.
 
-    Every trial is scored on the validation part of the split; the test part is read once, at
-    the end, for the best configuration (one objective) or every Pareto-optimal one (several),
-    after refitting on training + validation unless refit = false. Prints validation and test
-    side by side and writes the study directory: Optuna journal, trials.parquet, best.toml (or
-    pareto/*.toml), the test runs and history.png (and pareto.png). Running it again resumes the
-    study; a kill -9 loses at most the trials in flight.
+    Trials are scored on validation only; the test part is read once, at the end.
 
-    With --workers/--scheduler one trial runs per Dask worker at a time; several `rank tune`
-    processes on the same study also share its trials."""
+    Prints validation and test side by side for the best (or each Pareto-optimal) configuration.
+
+    Writes the study directory: journal, trials.parquet, best.toml or pareto/, test runs, PNGs.
+
+    Run it again to resume the study; a kill -9 loses at most the trials in flight.
+
+    --workers/--scheduler: one trial per Dask worker; several processes may share one study."""
     from recsys_cli.config.loader import load_raw
     from recsys_cli.results.store import results_root
     from recsys_cli.tuning.spec import parse_tune

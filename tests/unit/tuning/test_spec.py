@@ -1,10 +1,11 @@
 """The [tune] table: studies, rows, objectives and constraints, and one-line errors."""
 
 import copy
+import tomllib
 
 import pytest
 
-from recsys_cli.config.loader import recipe_from_dict
+from recsys_cli.config.loader import bundled_recipes, load_raw, recipe_from_dict
 from recsys_cli.errors import RecipeError
 from recsys_cli.tuning.spec import parse_tune
 
@@ -168,3 +169,12 @@ def test_a_recipe_without_tune_is_refused():
 def test_tune_table_does_not_disturb_a_plain_run():
     raw = copy.deepcopy(BASE) | {"tune": {"model": "EASE", "anything": 1}}
     assert recipe_from_dict(raw) == recipe_from_dict(copy.deepcopy(BASE))
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, p in bundled_recipes().items() if "tune" in tomllib.loads(p.read_text())]
+)
+def test_every_bundled_tune_table_is_valid(name):
+    raw, recipe = load_raw(name)
+    spec = parse_tune(raw, recipe)
+    assert spec.studies and spec.trials
