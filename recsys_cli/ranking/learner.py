@@ -10,10 +10,12 @@ thread count give the same booster on every run.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
 from recsys_cli.config.schema import RankerParams
+from recsys_cli.ranking.forest import Forest
 
 _JSON_SPECIAL = re.compile(r'[":,\[\]{}]')
 
@@ -65,8 +67,13 @@ def _lightgbm_name(name: str) -> str:
     return _JSON_SPECIAL.sub("_", name)
 
 
-def predict(booster, features: np.ndarray, threads: int) -> np.ndarray:
-    return booster.predict(features, num_threads=threads).astype(np.float32)
+def scorer(booster, n_features: int, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """float32 scores of feature rows: LightGBM's own raw scores, computed by QuickScorer
+    (`forest`, one thread) or, for trees beyond its leaf limit, by `Booster.predict`."""
+    forest = Forest.from_dump(booster.dump_model(), n_features)
+    if forest is None:
+        return lambda rows: booster.predict(rows, num_threads=threads).astype(np.float32)
+    return lambda rows: forest.predict(rows).astype(np.float32)
 
 
 def gain_importance(booster, names: list[str]) -> dict[str, float]:

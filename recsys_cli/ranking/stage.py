@@ -224,7 +224,8 @@ def fit_ranker(recipe: Recipe, stages: Stages, key: str, step: Step) -> RankerOu
         )
     trained = time.perf_counter()
     with step(f"ranker: order {test.pool.n_users:,} test pools"):
-        scores = learner.predict(booster, stages.test_features, ranker.threads)
+        score = learner.scorer(booster, len(stages.names), ranker.threads)
+        scores = score(stages.test_features)
         items, ranked = rank_pool(test.pool, scores, ranker.length)
     ranked_s = time.perf_counter()
     truth = labels.data.truth
