@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 # (recipe model name, rank label in the recipe, RecBole model, RecBole hyperopt space builder)
 RANGES = {
@@ -156,8 +157,13 @@ def time_recbole(model: str, folder: Path, trials: int, seed: int) -> dict:
         "item_inter_num_interval": None,
     }
 
+    durations = []
+
     def objective(config_dict, config_file_list):
-        return recbole_objective({**fixed, **config_dict}, config_file_list)
+        started = time.perf_counter()
+        result = recbole_objective({**fixed, **config_dict}, config_file_list)
+        durations.append(time.perf_counter() - started)
+        return result
 
     tuner = HyperTuning(
         objective,
@@ -170,7 +176,12 @@ def time_recbole(model: str, folder: Path, trials: int, seed: int) -> dict:
     with _recbole_side_effects_in(folder.parent), contextlib.redirect_stdout(io.StringIO()):
         tuner.run()
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "trials": len(tuner.score_list), "best": float(tuner.best_score)}
+    return {
+        "seconds": seconds,
+        "trials": len(tuner.score_list),
+        "trial_median_s": float(np.median(durations)),
+        "best": float(tuner.best_score),
+    }
 
 
 def time_rank(recipe_path: Path, label: str, trials: int, seed: int, study: Path) -> dict:
@@ -191,7 +202,20 @@ def time_rank(recipe_path: Path, label: str, trials: int, seed: int, study: Path
     seconds = time.perf_counter() - started
     [config] = result["configurations"]
     [row] = config["rows"]
-    return {"seconds": seconds, "trials": trials, "best": row["validation"]["ndcg@10"]}
+    durations = pl.read_parquet(study / "trials.parquet")["duration_s"]
+    return {
+        "seconds": seconds,
+        "trials": trials,
+        "trial_median_s": float(durations.median()),
+        "best": row["validation"]["ndcg@10"],
+    }
+
+
+def _shown(side: dict, rate: float) -> str:
+    return (
+        f"{rate:6.1f}/min ({side['seconds']:.0f} s; median trial {side['trial_median_s']:.2f} s; "
+        f"best valid NDCG@10 {side['best']:.4f})"
+    )
 
 
 def main() -> None:
@@ -224,20 +248,13 @@ def main() -> None:
                 None if side is None else 60 * side["trials"] / side["seconds"]
                 for side in (rank, recbole)
             ]
-            ratio = "" if recbole is None else f"{per_minute[0] / per_minute[1]:6.1f}x"
-            theirs = (
-                "   (no ALS in RecBole 1.2.1)"
-                if recbole is None
-                else (
-                    f"{per_minute[1]:8.1f}/min ({recbole['seconds']:.0f} s, best valid "
-                    f"NDCG@10 {recbole['best']:.4f})"
+            theirs = "(no ALS in RecBole 1.2.1)"
+            if recbole is not None:
+                theirs = _shown(recbole, per_minute[1]) + (
+                    f"  ratio {per_minute[0] / per_minute[1]:.1f}x per minute, "
+                    f"{recbole['trial_median_s'] / rank['trial_median_s']:.1f}x per trial"
                 )
-            )
-            print(
-                f"{model:13s} rank {per_minute[0]:8.1f}/min ({rank['seconds']:.0f} s, best valid "
-                f"NDCG@10 {rank['best']:.4f})  RecBole {theirs}  {ratio}",
-                flush=True,
-            )
+            print(f"{model:13s} rank {_shown(rank, per_minute[0])}  RecBole {theirs}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.out:
