@@ -247,7 +247,7 @@ def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -
     if len(spec.objectives) == 1:
         best = {name: trials[0] for name, trials in chosen.items() if trials}
         configurations = [best] if best else []
-        files = [study_dir / "best.toml"]
+        files = [study_dir / "best.toml"] if best else []
     else:
         [(name, trials)] = chosen.items()
         configurations = [{name: t} for t in trials]

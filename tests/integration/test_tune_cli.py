@@ -327,3 +327,12 @@ def test_recbole_epochs_reach_the_pruner(tmp_path, interactions_csv, items_csv):
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     epochs = [list(range(t.params["models[2].params.epochs"])) for t in trials]
     assert [sorted(t.intermediate_values) for t in trials] == epochs
+
+
+def test_no_feasible_trial_reads_no_test_and_says_so(tmp_path, recipe):
+    args = ["--study", tmp_path / "s", "--set", "tune.trials=2"]
+    result = invoke("tune", recipe, *args, "--set", "tune.constraints=['coverage@5 >= 1.5']")
+    assert result.exit_code == 0, result.output
+    assert "no feasible trial: nothing was evaluated on test" in result.output
+    assert not (tmp_path / "s" / "best.toml").exists() and not (tmp_path / "s" / "test").exists()
+    assert not trials_table(tmp_path / "s")["feasible"].any()
