@@ -200,7 +200,7 @@ def _reference(text: str | None) -> dict[str, float]:
 
 def _check_names(base, rows, pareto, objective, constraints) -> None:
     """Every row, Pareto metric, objective and constraint must exist in the recipe."""
-    labels = [m.label for m in base.models]
+    labels = [m.label for m in base.models] + ([base.ranker.label] if base.ranker else [])
     available = labels + [
         f"{label}+{v.name}" for v in base.variants for label in labels if label in v.models
     ]
