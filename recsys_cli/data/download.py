@@ -65,14 +65,20 @@ def parse_checksum(checksum: str) -> tuple[str, str]:
     return algo, value.lower()
 
 
+def mirror_base(mirror: str | None = None) -> str:
+    """The mirror base URL (`mirror`, else $RANK_DATASETS_MIRROR; "" for none), checked."""
+    mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV, "")
+    base = urllib.parse.urlsplit(mirror)
+    if mirror and (base.scheme not in ("http", "https") or not base.netloc):
+        raise DataError(f"{MIRROR_ENV}={mirror!r} is not a URL; expected https://HOST/BASE")
+    return mirror
+
+
 def mirrored_url(url: str, mirror: str | None = None) -> str:
     """The URL to fetch: `url` itself, or `<mirror>/<host>/<path>` when a mirror base is set."""
-    mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV, "")
+    mirror = mirror_base(mirror)
     if not mirror:
         return url
-    base = urllib.parse.urlsplit(mirror)
-    if base.scheme not in ("http", "https") or not base.netloc:
-        raise DataError(f"{MIRROR_ENV}={mirror!r} is not a URL; expected https://HOST/BASE")
     parts = urllib.parse.urlsplit(url)
     return f"{mirror.rstrip('/')}/{parts.netloc}{parts.path}"
 

@@ -37,7 +37,13 @@ from recsys_cli.data.catalog import (
     sharing_storage,
 )
 from recsys_cli.data.dataset import Dataset
-from recsys_cli.data.download import Digest, download_file, file_digest, file_lock
+from recsys_cli.data.download import (
+    Digest,
+    download_file,
+    file_digest,
+    file_lock,
+    mirror_base,
+)
 from recsys_cli.data.parsers import PARSER_VERSION, SourceFiles
 from recsys_cli.errors import DataError
 from recsys_cli.progress import NO_PROGRESS, Progress
@@ -216,6 +222,7 @@ class DatasetStore:
         """Fetch every upstream file of `entry` that is not already here and verified (each
         transfer shown on `progress`)."""
         entry.require_available()
+        mirror_base()  # a bad mirror is refused before the dataset's folder and lock exist
         with self._locked(entry):
             self._download(entry, progress=progress, force=force)
 

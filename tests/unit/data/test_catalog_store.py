@@ -275,3 +275,11 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.setenv("RANK_DATA_DIR", str(tmp_path))
     assert resolve_data_dir() == tmp_path
     assert resolve_data_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_bad_mirror_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK_DATASETS_MIRROR", "mirror.example/base")
+    store, _ = make_store(tmp_path)
+    with pytest.raises(DataError, match="is not a URL"):
+        store.download(get_entry("ml-1m"))
+    assert files_in(tmp_path) == [] and not (tmp_path / "data" / "ml-1m").exists()
