@@ -277,6 +277,8 @@ MANIFEST_KEYS = {
             "evaluated_users",
             "pairs_evaluated",
             "cold_users_excluded",
+            "pairs_cold_user",
+            "fit_interactions",
             "pairs_seen_in_input",
             "pairs_on_items_unseen_in_training",
         )
