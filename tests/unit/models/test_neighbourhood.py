@@ -4,10 +4,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys_cli.models import neighbourhood
 from recsys_cli.models.neighbourhood import (
     ItemKNN,
     RP3beta,
+    Weighting,
     prune_sparse_columns,
+    pruned_similarity,
+    sparse_pruned_similarity,
     top_per_column,
 )
 
@@ -77,3 +81,49 @@ def test_rp3beta_matches_naive_pruning(pruning, k):
     model = RP3beta(params).fit(sp.csr_matrix(x))
     expected = naive_rp3beta(x, 0.8, 0.4, k, pruning)
     np.testing.assert_allclose(model.similarity_.toarray(), expected, rtol=1e-4, atol=1e-6)
+
+
+def weightings(n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [
+        Weighting(norms=rng.random(n).astype(np.float32) + 0.5, shrink=3.0),
+        Weighting(col=rng.random(n).astype(np.float32)),
+        Weighting(row=rng.random(n).astype(np.float32), col=rng.random(n).astype(np.float32)),
+    ]
+
+
+@pytest.mark.parametrize("k", [1, 4, 30, 200])
+def test_sparse_similarity_equals_the_dense_path_bit_for_bit(k):
+    rng = np.random.default_rng(k)
+    x = sp.random(120, 150, density=0.08, random_state=k, format="csr", dtype=np.float32)
+    x.data = rng.integers(1, 4, size=x.nnz).astype(np.float32)  # many equal similarities
+    for weighting in weightings(150, k):
+        dense_path = pruned_similarity(x.T, x, k, weighting)
+        sparse_path = sparse_pruned_similarity(x.T, x, min(k, 150), weighting)
+        assert (dense_path != sparse_path).nnz == 0
+        assert dense_path.nnz > 0
+
+
+@pytest.mark.parametrize("k", [2, 4, 5])
+def test_sparse_similarity_breaks_ties_by_lower_row(k):
+    x = tied_matrix(2)
+    ones = Weighting(col=np.ones(x.shape[1], dtype=np.float32))
+    product = x.T @ x
+    np.fill_diagonal(product, 0.0)
+    found = sparse_pruned_similarity(sp.csr_matrix(x.T), sp.csr_matrix(x), k, ones).toarray()
+    np.testing.assert_array_equal(found, naive_top_columns(product, k))
+
+
+@pytest.mark.parametrize("model", [ItemKNN, RP3beta])
+def test_large_catalogues_take_the_sparse_path_with_the_same_result(model, monkeypatch):
+    x = sp.csr_matrix(tied_matrix(4))
+    small = model(model.Params(neighbors=4)).fit(x).similarity_
+    monkeypatch.setattr(neighbourhood, "DENSE_BLOCK_CELLS", 1)
+    calls = []
+    monkeypatch.setattr(
+        neighbourhood,
+        "sparse_pruned_similarity",
+        lambda *a, **k: calls.append(1) or sparse_pruned_similarity(*a, **k),
+    )
+    large = model(model.Params(neighbors=4)).fit(x).similarity_
+    assert calls and (small != large).nnz == 0
