@@ -60,6 +60,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def owner_tag() -> str:
+    """"HOST PID" of this process: what OWNER_FILE records (`rank tune` tags its trials so)."""
+    return _owner()
+
+
+def tag_gone(tag: str) -> bool:
+    """True when `tag` ("HOST PID") names a process of this host that no longer exists; False
+    for live processes and other hosts' (which cannot be checked from here)."""
+    host, _, pid = tag.partition(" ")
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+
+
 def writer(folder: Path) -> tuple[str, str] | None:
     """(host, pid) that a `.tmp-` folder records as its writer; None without a readable record."""
     try:
@@ -74,10 +86,7 @@ def writer_gone(folder: Path) -> bool:
     (killed with SIGKILL, or the machine went down); False for live processes, other hosts'
     and folders without an owner record."""
     found = writer(folder)
-    if found is None:
-        return False
-    host, pid = found
-    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+    return found is not None and tag_gone(" ".join(found))
 
 
 def remove_dead_runs(root: Path) -> list[Path]:

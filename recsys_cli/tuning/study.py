@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ import polars as pl
 
 from recsys_cli.errors import UserError
 from recsys_cli.progress import NO_PROGRESS, Progress
+from recsys_cli.results.store import owner_tag, tag_gone
 from recsys_cli.tuning.spec import StudySpec, TuneSpec
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,14 @@ class OwnedLock:
                 if changed != seen:
                     seen, unchanged_since = changed, time.monotonic()
                 stale = time.monotonic() - unchanged_since > self.GRACE_S
-                if stale or (holder and dead_owner(holder)):
+                if stale or (holder and tag_gone(holder)):
                     self.release()
                     continue
                 time.sleep(delay)
                 delay = min(2 * delay, 0.1)
                 continue
             with os.fdopen(descriptor, "w") as file:
-                file.write(owner())
+                file.write(owner_tag())
             return True
 
     def release(self) -> None:
@@ -109,24 +109,6 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
-def owner() -> str:
-    return f"{socket.gethostname()} {os.getpid()}"
-
-
-def dead_owner(owner_tag: str) -> bool:
-    """True when `owner_tag` ("HOST PID") is a process of this host that no longer exists."""
-    host, _, pid = owner_tag.partition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
-
-
 def fail_abandoned(study) -> list[int]:
     """Mark FAIL the RUNNING trials whose process died (kill -9, power loss); returns their
     numbers. Trials of live processes, or of other hosts, are left alone."""
@@ -135,7 +117,7 @@ def fail_abandoned(study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         tag = trial.user_attrs.get(OWNER)
-        stale = dead_owner(tag) if tag else _older_than(trial, 60.0)  # killed before it was tagged
+        stale = tag_gone(tag) if tag else _older_than(trial, 60.0)  # killed before it was tagged
         if stale:
             # skip_if_finished: another process may have marked it at the same moment
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
@@ -311,7 +293,7 @@ def run_trials(
                 optuna_study.sampler = make_sampler(spec, number)
                 trial = optuna_study.ask()
                 try:
-                    trial.set_user_attr(OWNER, owner())
+                    trial.set_user_attr(OWNER, owner_tag())
                     values = {p.key: p.suggest(trial) for p in study.space}
                     handle = executor.start(values, trial)  # in one process: the whole trial
                 except BaseException:

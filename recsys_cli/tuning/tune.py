@@ -26,7 +26,14 @@ from recsys_cli.config.loader import recipe_from_dict, recipe_to_toml
 from recsys_cli.config.schema import Recipe
 from recsys_cli.errors import UserError
 from recsys_cli.progress import Step, silent_step
-from recsys_cli.results.store import PendingRun, read_json, run_log, write_json
+from recsys_cli.results.store import (
+    PendingRun,
+    owner_tag,
+    read_json,
+    run_log,
+    tag_gone,
+    write_json,
+)
 from recsys_cli.tuning.confirm import chosen_trials, front_hypervolume
 from recsys_cli.tuning.space import given_values, set_values
 from recsys_cli.tuning.spec import StudySpec, TuneSpec
@@ -36,12 +43,10 @@ from recsys_cli.tuning.study import (
     Budget,
     InProcess,
     counted,
-    dead_owner,
     enqueue_as_given,
     fail_abandoned,
     load_study,
     open_storage,
-    owner,
     quiet_optuna,
     run_trials,
     trials_frame,
@@ -224,9 +229,9 @@ def scratch_dir(study_dir: Path) -> Path:
     trials = study_dir / "trials"
     for folder in trials.iterdir() if trials.is_dir() else ():
         host, _, pid = folder.name.rpartition("-")
-        if dead_owner(f"{host} {pid}"):
+        if tag_gone(f"{host} {pid}"):
             shutil.rmtree(folder, ignore_errors=True)
-    return trials / owner().replace(" ", "-")
+    return trials / owner_tag().replace(" ", "-")
 
 
 def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -> dict:

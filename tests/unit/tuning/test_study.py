@@ -147,13 +147,14 @@ def test_front_hypervolume_uses_the_given_reference_point():
 
 
 def test_the_journal_lock_of_a_dead_process_is_broken_at_once(tmp_path, monkeypatch):
-    from recsys_cli.tuning.study import OwnedLock, owner
+    from recsys_cli.results.store import owner_tag
+    from recsys_cli.tuning.study import OwnedLock
 
     path = tmp_path / "journal.lock"
     path.write_text(f"{socket.gethostname()} {_dead_pid()}")
     lock = OwnedLock(str(path))
     started = time.monotonic()
-    assert lock.acquire() and path.read_text() == owner()
+    assert lock.acquire() and path.read_text() == owner_tag()
     assert time.monotonic() - started < 1.0
     lock.release()
     assert not path.exists()
