@@ -19,6 +19,7 @@ SCRIPTS = (
     "bench_topk.py",
     "bench_rerank.py",
     "bench_ope.py",
+    "bench_ranker.py",
 )
 
 

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from recsys_cli.config.schema import RANKER_FEATURES, RANKER_LABEL_TERMS, Recipe
 from recsys_cli.errors import UserError
 from recsys_cli.ranking.pool import Pool
+from recsys_cli.ranking.sparse import csr_values, row_dots
 from recsys_cli.ranking.timeline import check_before
 
 SECONDS_PER_DAY = 86_400.0
@@ -74,7 +75,7 @@ class Stage:
             )
             heard = sp.csr_matrix(self.history() @ one_hot)
             item_codes = codes[self.pool.items]
-            values = np.asarray(heard[self.pool.rows, np.maximum(item_codes, 0)]).ravel()
+            values = csr_values(heard, self.pool.rows, np.maximum(item_codes, 0))
             return np.where(item_codes >= 0, values, np.nan)
 
         return self.cached("artist_heard", make)
@@ -146,7 +147,7 @@ def _genre_affinity(stage: Stage) -> list[Column]:
     genres = sp.csr_matrix(stage.context.genres("ranker feature 'genre_affinity'"))
     profile = sp.csr_matrix(stage.history() @ genres)
     rows, items = stage.pool.rows, stage.pool.items
-    dot = np.asarray(profile[rows].multiply(genres[items]).sum(axis=1)).ravel()
+    dot = row_dots(profile, genres, rows, items)
     user_norm = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1)).ravel())
     item_norm = np.sqrt(np.asarray(genres.sum(axis=1)).ravel())  # 0/1 entries
     norms = user_norm[rows] * item_norm[items]
@@ -188,8 +189,9 @@ def group_member(stage: Stage, name: str) -> np.ndarray:
 def build_features(
     stage: Stage, features: tuple[str, ...], kind: str
 ) -> tuple[list[str], np.ndarray]:
-    """(column names, float32 rows x columns) for the recipe's feature names, in order; refused
-    first when, for a temporal split, the stage's past reaches into its window."""
+    """(column names, float32 rows x columns in Fortran order) for the recipe's feature names,
+    in order; refused first when, for a temporal split, the stage's past reaches into its
+    window."""
     check_before(stage.data, kind, stage.name)
     columns: list[Column] = []
     for name in features:
@@ -197,7 +199,8 @@ def build_features(
             columns.append((name, group_member(stage, name.removeprefix("group:"))))
         else:
             columns += BUILDERS[name](stage)
-    matrix = np.empty((len(stage.pool), len(columns)), dtype=np.float32)
+    # column-major: each column is written, and read by the scorer, in one contiguous pass
+    matrix = np.empty((len(stage.pool), len(columns)), dtype=np.float32, order="F")
     for j, (_, values) in enumerate(columns):
         matrix[:, j] = values
     return [name for name, _ in columns], matrix

@@ -14,11 +14,12 @@ import scipy.sparse as sp
 
 from recsys_cli.config.schema import RankerLabels
 from recsys_cli.ranking.pool import Pool
+from recsys_cli.ranking.sparse import csr_values
 
 
 def relevance(pool: Pool, truth: sp.csr_matrix) -> np.ndarray:
     """1.0 where the pooled (row, item) is a pair of `truth` (rows aligned with the pool's)."""
-    return (np.asarray(truth[pool.rows, pool.items]).ravel() > 0).astype(np.float64)
+    return (csr_values(truth, pool.rows, pool.items) > 0).astype(np.float64)
 
 
 def gains(rel: np.ndarray, terms: dict[str, np.ndarray], config: RankerLabels) -> np.ndarray:

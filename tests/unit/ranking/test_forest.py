@@ -38,7 +38,7 @@ def test_trees_that_are_one_leaf_add_their_value():
     x, labels, groups = data(3)
     model = booster(x, labels, groups, min_data_in_leaf=10_000)  # nothing can split
     forest = Forest.from_dump(model.dump_model(), x.shape[1])
-    assert forest.threshold.size == 0
+    assert forest.threshold.size == 0 and forest.leaf_value.size == model.num_trees() >= 1
     assert np.array_equal(forest.predict(x), model.predict(x))
 
 
