@@ -221,10 +221,11 @@ def write_json(path: Path, payload: Any) -> None:
     _write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"), replace=True)
 
 
-def write_parquet(path: Path, frame: pl.DataFrame) -> None:
+def write_parquet(path: Path, frame: pl.DataFrame, *, replace: bool = False) -> None:
     """Write a new Parquet file; an existing `path` is never replaced (ExistingFile): two
-    `rank eval`s of one run race for per_user.parquet and the second saves under evals/."""
-    _write_atomic(path, frame.write_parquet, replace=False)
+    `rank eval`s of one run race for per_user.parquet and the second saves under evals/.
+    `replace=True`: a table that is rewritten whole (`rank tune`'s trials.parquet)."""
+    _write_atomic(path, frame.write_parquet, replace=replace)
 
 
 class ParquetPieces:

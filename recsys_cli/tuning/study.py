@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -388,14 +387,3 @@ def trials_frame(studies: dict[str, object], spec: TuneSpec) -> pl.DataFrame:
     return pl.from_dicts(rows, schema_overrides=schema, infer_schema_length=None).sort(
         "study", "number"
     )
-
-
-def write_trials(path: Path, frame: pl.DataFrame) -> None:
-    """Replace the trials table atomically (a uniquely named temporary file, then a rename):
-    readers and concurrent writers never see a partial file."""
-    temp = path.with_name(f".tmp-{path.name}.{secrets.token_hex(6)}")
-    try:
-        frame.write_parquet(temp)
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ from recsys_cli.results.store import (
     run_log,
     tag_gone,
     write_json,
+    write_parquet,
 )
 from recsys_cli.tuning.confirm import chosen_trials, front_hypervolume
 from recsys_cli.tuning.space import given_values, set_values
@@ -50,7 +51,6 @@ from recsys_cli.tuning.study import (
     quiet_optuna,
     run_trials,
     trials_frame,
-    write_trials,
 )
 from recsys_cli.tuning.trials import TrialRunner, row_metrics
 
@@ -136,7 +136,7 @@ def tune(
             fail_abandoned(studies[s.name])
             enqueue_as_given(studies[s.name], s, given)
         ran = _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step, client)
-        write_trials(study_dir / TRIALS, trials_frame(studies, spec))
+        write_parquet(study_dir / TRIALS, trials_frame(studies, spec), replace=True)
         result = _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step)
     result["ran"] = ran
     from recsys_cli.tuning.plots import save_figures
@@ -194,7 +194,9 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step,
                     executor,
                     Budget(spec.trials, deadline),
                     progress,
-                    after_trial=lambda: write_trials(trials_path, trials_frame(studies, spec)),
+                    after_trial=lambda: write_parquet(
+                        trials_path, trials_frame(studies, spec), replace=True
+                    ),
                 )
             finally:
                 if client is not None:
