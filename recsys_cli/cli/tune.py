@@ -138,7 +138,16 @@ def _render(result: dict) -> None:
         )
     if not result["configurations"]:
         console.print("no feasible trial: nothing was evaluated on test", markup=False)
-    for config in result["configurations"]:
+    configurations = result["configurations"]
+    if len(configurations) > 3:
+        configurations = []  # a front: where they are, not one line each
+        console.print(
+            f"{len(result['configurations'])} Pareto-optimal recipes in "
+            f"{result['study_dir']}/pareto/, their test runs in {result['study_dir']}/test/",
+            highlight=False,
+            markup=False,
+        )
+    for config in configurations:
         console.print(
             f"recipe: {result['study_dir']}/{config['recipe_file']}  test run: "
             f"{result['study_dir']}/{config['test_run']}",

@@ -17,7 +17,6 @@ refit = true                           # test: refit on training + validation
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -96,14 +95,6 @@ class TuneSpec:
     refit: bool
     reference: dict[str, float]
     pruner: str
-
-    def identity(self) -> dict:
-        """What a resumed study must share with the one on disk: everything but the budget."""
-        plain = dataclasses.asdict(self)
-        for key in ("trials", "seconds"):
-            plain.pop(key)
-        plain["constraints"] = [str(c) for c in self.constraints]
-        return plain
 
 
 def parse_tune(raw: dict, recipe: Recipe) -> TuneSpec:

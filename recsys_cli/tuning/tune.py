@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import shutil
 import time
@@ -85,13 +84,20 @@ def trial_raw(validation_raw: dict, study: StudySpec, values: dict) -> dict:
     return raw
 
 
-def _check_identity(study_dir: Path, base: Recipe, spec: TuneSpec) -> None:
-    """A new study records what it searches; an existing one must match it (only the budget
-    may change), so a resumed study never mixes trials of two recipes."""
-    searched = dataclasses.replace(base, name="", description="")  # words, not the search
-    identity = json.loads(
-        json.dumps({"recipe": recipe_to_toml(searched), "tune": spec.identity()}, default=str)
-    )
+# Keys that change no trial: a resumed study may differ in them.
+_FREE = {"recipe": ("name", "description", "tune"), "tune": ("trials", "seconds")}
+
+
+def _check_identity(study_dir: Path, raw: dict) -> None:
+    """A new study records what it searches: the recipe and [tune] as written (after --set), so
+    that later versions of rank, which may add keys with defaults, still resume it. An existing
+    study must match it but for the budget (and the recipe's name and description), so a
+    resumed study never mixes trials of two searches."""
+    identity = {
+        "recipe": {k: v for k, v in raw.items() if k not in _FREE["recipe"]},
+        "tune": {k: v for k, v in raw.get("tune", {}).items() if k not in _FREE["tune"]},
+    }
+    identity = json.loads(json.dumps(identity, default=str))
     path = study_dir / STUDY_FILE
     if not path.exists():
         study_dir.mkdir(parents=True, exist_ok=True)
@@ -100,14 +106,16 @@ def _check_identity(study_dir: Path, base: Recipe, spec: TuneSpec) -> None:
     stored = read_json(path)
     if stored == identity:
         return
-    if stored.get("recipe") != identity["recipe"]:
-        differs = "a different recipe"
-    else:
-        keys = [k for k in identity["tune"] if stored.get("tune", {}).get(k) != identity["tune"][k]]
-        differs = "different " + (", ".join(f"tune.{k}" for k in keys) or "[tune] settings")
+    keys = [
+        f"{part}.{key}" if part == "tune" else key
+        for part in ("recipe", "tune")
+        for key in sorted(set(identity[part]) | set(stored.get(part, {})))
+        if identity[part].get(key) != stored.get(part, {}).get(key)
+    ]
     raise UserError(
-        f"{study_dir}: holds a study made with {differs}; only tune.trials and tune.seconds may "
-        "change when resuming: pass --study NEW_DIR or remove that folder"
+        f"{study_dir}: holds a study made with other values of {', '.join(keys)}; only "
+        "tune.trials and tune.seconds may change when resuming: pass --study NEW_DIR or remove "
+        "that folder"
     )
 
 
@@ -124,7 +132,7 @@ def tune(
     payload (also written to tune.json). With a Dask `client`, trials run on its workers."""
     validation_raw = _with_split(raw, evaluate_on="validation")
     base = recipe_from_dict(validation_raw)
-    _check_identity(study_dir, base, spec)
+    _check_identity(study_dir, raw)
     study_dir.mkdir(parents=True, exist_ok=True)
     with run_log(study_dir / "tune.log"), quiet_optuna():
         storage = open_storage(study_dir)

@@ -81,12 +81,6 @@ def test_seconds_alone_leaves_trials_unbounded():
     assert spec.trials is None and spec.seconds == 30.0
 
 
-def test_identity_ignores_the_budget_only():
-    a = spec_of({"model": "EASE", "trials": 5})
-    assert a.identity() == spec_of({"model": "EASE", "trials": 9, "seconds": 3}).identity()
-    assert a.identity() != spec_of({"model": "EASE", "seed": 1}).identity()
-
-
 @pytest.mark.parametrize(
     "tune, changes, path, fragment",
     [
