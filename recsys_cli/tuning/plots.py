@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_cli.evaluation.pareto import staircase
 from recsys_cli.tuning.spec import TuneSpec
 from recsys_cli.tuning.study import VALIDATION, feasible
 
@@ -70,14 +71,28 @@ def _pareto_figure(plt, study_dir: Path, studies: dict, spec: TuneSpec, result: 
     ax.scatter(values[ok & ~on_front, 0], values[ok & ~on_front, 1], s=12, c="0.6", label="trial")
     if (~ok).any():
         ax.scatter(values[~ok, 0], values[~ok, 1], s=12, marker="x", c="0.8", label="infeasible")
-    front = values[on_front]
-    front = front[np.argsort(front[:, 0])]
-    ax.plot(front[:, 0], front[:, 1], "o-", c="C3", label="Pareto-optimal (feasible)")
     reference = (result.get("hypervolume") or {}).get("reference", {})
+    label = "Pareto-optimal (feasible)"
+    if len(spec.objectives) == 2:
+        ax.scatter(values[on_front, 0], values[on_front, 1], c="C3", label=label)
+        corners = staircase(
+            values[on_front], [o.maximize for o in spec.objectives], [reference[x], reference[y]]
+        )
+        if len(corners):
+            ax.plot(corners[:, 0], corners[:, 1], c="C3", lw=1)
+        title = f"{study.study_name}: validation"
+    else:  # a projection: the front in more dimensions is no line here; colour = 3rd objective
+        z = spec.objectives[2].metric
+        trials_on_front = [t for t, on in zip(trials, on_front, strict=True) if on]
+        colour = [t.values[2] for t in trials_on_front]
+        points = ax.scatter(
+            values[on_front, 0], values[on_front, 1], c=colour, cmap="viridis", label=label
+        )
+        fig.colorbar(points, ax=ax, label=z)
+        title = f"{study.study_name}: validation, first 2 of {len(spec.objectives)} objectives"
     if x in reference and y in reference:
         ax.scatter([reference[x]], [reference[y]], marker="+", s=80, c="black", label="reference")
-    more = f" (of {len(spec.objectives)} objectives)" if len(spec.objectives) > 2 else ""
-    ax.set_title(f"{study.study_name}: validation{more}", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.legend(fontsize=7)
