@@ -173,7 +173,11 @@ def time_recbole(model: str, folder: Path, trials: int, seed: int) -> dict:
         early_stop=trials + 1,  # no early stop: time exactly `trials` trials
     )
     started = time.perf_counter()
-    with _recbole_side_effects_in(folder.parent), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        _recbole_side_effects_in(folder.parent),
+        contextlib.chdir(folder.parent),  # RecBole's init_logger writes ./log/ wherever it runs
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         tuner.run()
     seconds = time.perf_counter() - started
     return {
