@@ -160,10 +160,15 @@ def _artist_affinity(stage: Stage) -> list[Column]:
     return [("artist_affinity", stage.artist_heard() / activity)]
 
 
-def _artist_new(stage: Stage) -> list[Column]:
-    """1 where no input item of the user is by the item's artist (NaN: no artist)."""
+def artist_new(stage: Stage) -> np.ndarray:
+    """1 where no input item of the user is by the item's artist (NaN: no artist); also the
+    `discovery` label term."""
     heard = stage.artist_heard()
-    return [("artist_new", np.where(np.isnan(heard), np.nan, heard == 0))]
+    return np.where(np.isnan(heard), np.nan, heard == 0)
+
+
+def _artist_new(stage: Stage) -> list[Column]:
+    return [("artist_new", artist_new(stage))]
 
 
 BUILDERS: dict[str, Callable[[Stage], list[Column]]] = {

@@ -23,7 +23,13 @@ from recsys_cli.errors import DataError
 from recsys_cli.experiment import ModelOutput, fit_models
 from recsys_cli.progress import Step, silent_step
 from recsys_cli.ranking import learner
-from recsys_cli.ranking.features import Stage, build_features, check_data, group_member
+from recsys_cli.ranking.features import (
+    Stage,
+    artist_new,
+    build_features,
+    check_data,
+    group_member,
+)
 from recsys_cli.ranking.labels import gains, informative, integer_labels, relevance
 from recsys_cli.ranking.pool import pool_candidates, rank_pool
 from recsys_cli.ranking.timeline import labels_data, timeline
@@ -191,15 +197,17 @@ def label_term(stage: Stage, name: str) -> np.ndarray:
     """t_k per label-stage row: discovery (no input item of the user by the item's artist; NaN
     without an artist) or group:NAME membership."""
     if name == "discovery":
-        heard = stage.artist_heard()
-        return np.where(np.isnan(heard), np.nan, heard == 0)
+        return artist_new(stage)
     return group_member(stage, name.removeprefix("group:"))
 
 
 def fit_ranker(recipe: Recipe, stages: Stages, key: str, step: Step) -> RankerOutput:
     """Train LambdaMART on the label stage's informative users, order the test pools."""
     ranker = recipe.ranker
-    labels, test = stages.labels, stages.test
+    # groups named by the labels as this recipe defines them (a sweep may vary them while the
+    # pooled features stay the same), from the label stage's own past
+    labels = dataclasses.replace(stages.labels, context=stages.labels.context.for_recipe(recipe))
+    test = stages.test
     started = time.perf_counter()
     with step(f"ranker: train {ranker.label} (LightGBM {ranker.params.objective})"):
         terms = {name: label_term(labels, name) for name in ranker.labels.weights}
