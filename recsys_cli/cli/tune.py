@@ -127,6 +127,12 @@ def _render(result: dict) -> None:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(study["trials"].items()))
         ran = result["ran"].get(study["name"], 0)
         console.print(f"{study['name']}: {states} ({ran} run now)", highlight=False, markup=False)
+    if result.get("front"):
+        from recsys_cli.results.sweep_plot import terminal_plot
+
+        console.print("validation values of every complete trial:", highlight=False)
+        for line in terminal_plot(result["front"]):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if result["hypervolume"] is not None:
         hv = result["hypervolume"]
         reference = ", ".join(f"{m}={v:.4f}" for m, v in hv["reference"].items())

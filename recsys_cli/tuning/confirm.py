@@ -75,3 +75,24 @@ def front_hypervolume(study, spec: TuneSpec) -> dict | None:
         else "worst feasible value per objective, where not given",
         "feasible_trials": int(len(values)),
     }
+
+
+def front_plot_data(study, spec: TuneSpec, row: str) -> dict | None:
+    """Every complete trial's validation values with its front and feasibility marks, in the
+    form `results.sweep_plot.terminal_plot` draws; None with one objective."""
+    if len(spec.objectives) < 2:
+        return None
+    trials = _complete(study)
+    chosen = {t.number for t in chosen_trials(study, spec)}
+    entries = [
+        {"metrics": dict(t.user_attrs[VALIDATION]), "pareto": t.number in chosen, "row": row}
+        for t in trials
+    ]
+    return {
+        "pareto_metrics": [o.metric for o in spec.objectives],
+        "higher_is_better": {o.metric: o.maximize for o in spec.objectives},
+        "constraints": [str(c) for c in spec.constraints],
+        "rows": [row],
+        "entries": entries,
+        "best": None,
+    }

@@ -34,7 +34,7 @@ from recsys_cli.results.store import (
     write_json,
     write_parquet,
 )
-from recsys_cli.tuning.confirm import chosen_trials, front_hypervolume
+from recsys_cli.tuning.confirm import chosen_trials, front_hypervolume, front_plot_data
 from recsys_cli.tuning.space import given_values, set_values
 from recsys_cli.tuning.spec import StudySpec, TuneSpec
 from recsys_cli.tuning.study import (
@@ -258,6 +258,7 @@ def _confirm(validation_raw, recipe, spec, studies, study_dir, data_dir, step) -
         "refit": spec.refit,
         "studies": [_study_summary(s, studies[s.name]) for s in spec.studies],
         "hypervolume": front_hypervolume(studies[spec.studies[0].name], spec),
+        "front": front_plot_data(studies[spec.studies[0].name], spec, spec.studies[0].row),
     }
     if len(spec.objectives) == 1:
         best = {name: trials[0] for name, trials in chosen.items() if trials}

@@ -205,6 +205,12 @@ def test_several_objectives_give_a_feasible_front_each_confirmed_on_test(
             == row["params"]["variants[0].chain[0].weights.novelty"]
         )
     assert (study / "pareto.png").exists()
+    entries = payload["front"]["entries"]  # what the terminal plot draws: every trial
+    assert len(entries) == 8 and sum(e["pareto"] for e in entries) == len(front)
+    shown = invoke("tune", recipe, "--study", study)  # resumes with nothing left: shows the front
+    assert shown.exit_code == 0, shown.output
+    assert "legend: * Pareto-optimal, o dominated (ease+blend)" in shown.stdout
+    assert payload["front"]["pareto_metrics"][1] in shown.stdout  # the y axis title
 
 
 def test_without_refit_the_test_models_learn_from_training_only(tmp_path, recipe):
