@@ -106,14 +106,21 @@ def describe(frame: pl.DataFrame) -> dict:
 def timeline(labels, test) -> dict:
     """The manifest's record of the windows: what the label-stage generators learned from, the
     label window (with the pairs and users labelled), the whole training part the generators
-    were refitted on (the features' data for the test stage), and the test window."""
+    were refitted on (the features' data for the test stage), and the test window. A window's
+    `fold_in_input` counts the interactions of new users given as their input (split
+    new_users = "fold_in" or kind "users"), not as targets."""
     return {
         "generators": describe(labels.split.fit),
         "labels": {
             **describe(labels.split.truth),
+            "fold_in_input": labels.split.extra_input.height,
             "pairs_labelled": int(labels.truth.nnz),
             "users_labelled": len(labels.eval_users),
         },
         "refit": describe(test.split.fit),
-        "test": {**describe(test.split.truth), "users_ranked": len(test.eval_users)},
+        "test": {
+            **describe(test.split.truth),
+            "fold_in_input": test.split.extra_input.height,
+            "users_ranked": len(test.eval_users),
+        },
     }

@@ -51,14 +51,30 @@ def test_the_label_window_and_window_one_partition_the_training_part(write_data,
     assert window.truth.multiply(window.model_input[window.eval_users]).nnz == 0
 
 
-def test_the_timeline_records_three_windows_in_order(make_recipe):
-    recipe = make_recipe()
+def with_late_users(frame: pl.DataFrame, users: int = 8) -> pl.DataFrame:
+    """The first `users` users' interactions moved into the label window (between the 64th and
+    72nd percentile of time), so they are new users there."""
+    late = pl.col("user").is_in([f"u{u}" for u in range(users)])
+    low, high = frame["ts"].quantile(0.64), frame["ts"].quantile(0.72)
+    moved = frame.filter(late).with_row_index("k")
+    spread = (low + (high - low) * moved["k"] / moved.height).cast(pl.Int64)
+    moved = moved.with_columns(ts=spread // 2 * 2 + 1).drop("k")  # odd: no original time is
+    return pl.concat([frame.filter(~late), moved]).sort("ts")
+
+
+@pytest.mark.parametrize("new_users", ["exclude", "fold_in"])
+def test_the_timeline_records_three_windows_in_order(write_data, new_users):
+    raw = raw_recipe(*write_data(frame=with_late_users(plays())))
+    raw["split"] = {"kind": "temporal", "test": 0.2, "new_users": new_users, "fold_in": 0.5}
+    recipe = recipe_from_dict(raw)
     data = prepare(recipe)
     record = timeline(labels_data(recipe, data), data)
+    assert (record["labels"]["fold_in_input"] > 0) == (new_users == "fold_in")
     assert record["generators"]["to"] < record["labels"]["from"]
     assert record["labels"]["to"] < record["test"]["from"]
+    labels = record["labels"]
     assert record["refit"]["interactions"] == (
-        record["generators"]["interactions"] + record["labels"]["interactions"]
+        record["generators"]["interactions"] + labels["interactions"] + labels["fold_in_input"]
     )
     assert record["refit"]["to"] == record["labels"]["to"]
 
