@@ -239,6 +239,19 @@ def fit_models(
     return outputs
 
 
+def fit_with_ranker(
+    recipe: Recipe, data: Prepared, context, step: Step, work_dir: Path, on_epoch=None
+) -> list[ModelOutput]:
+    """The recipe's models and, with a [ranker] table, its learned second stage over their
+    candidates (one more output, labelled like a model)."""
+    outputs = fit_models(recipe, data, step, work_dir=work_dir, on_epoch=on_epoch)
+    if recipe.ranker is None:
+        return outputs
+    from recsys_cli.ranking.stage import add_ranker  # it imports this module
+
+    return add_ranker(recipe, data, outputs, context, step, work_dir)
+
+
 def _epoch_progress(progress: Progress, label: str, epochs: int, on_epoch=None):
     """Count epochs (early stopping may end before the last) and show each epoch's loss and
     validation NDCG@10 in the step's description; then pass the epoch on to `on_epoch`."""
@@ -274,11 +287,7 @@ def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, ste
     if needs_context(recipe):
         with step("item side data for reranking and metrics"):
             context = build_context(recipe, data)
-    outputs = fit_models(recipe, data, step, work_dir=run_dir / "models")
-    if recipe.ranker is not None:
-        from recsys_cli.ranking.stage import add_ranker
-
-        outputs = add_ranker(recipe, data, outputs, context, step, run_dir / "models")
+    outputs = fit_with_ranker(recipe, data, context, step, run_dir / "models")
     return write_run(recipe, run_dir, data, outputs, context, step, started), context
 
 
@@ -340,11 +349,7 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
         sub = run_dir / SEEDS_DIR / f"seed-{seed}"
         sub.mkdir(parents=True)
         with run_log(sub / RUN_LOG):
-            outputs = fit_models(single, data, step, work_dir=sub / "models")
-            if recipe.ranker is not None:
-                from recsys_cli.ranking.stage import add_ranker
-
-                outputs = add_ranker(single, data, outputs, context, step, sub / "models")
+            outputs = fit_with_ranker(single, data, context, step, sub / "models")
             manifests[seed] = write_run(single, sub, data, outputs, context, step)
             with step(f"evaluate seed {seed}") as progress:
                 evaluations[seed] = evaluate_run(
@@ -885,11 +890,8 @@ def prepare_sweep(
             context = build_context(base, data)
             for point in points:
                 check_columns_for(context, point.recipe)
-    outputs = fit_models(base, data, step, work_dir=sweep_dir / "models")
-    if base.ranker is not None:  # the first point's; run_sweep retrains it where a point differs
-        from recsys_cli.ranking.stage import add_ranker
-
-        outputs = add_ranker(base, data, outputs, context, step, sweep_dir / "models")
+    # The first point's ranker; run_sweep retrains it where a point's settings differ.
+    outputs = fit_with_ranker(base, data, context, step, sweep_dir / "models")
     return points, data, context, outputs
 
 

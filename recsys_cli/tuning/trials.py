@@ -25,6 +25,7 @@ from recsys_cli.experiment import (
     write_run,
 )
 from recsys_cli.progress import Step, silent_step
+from recsys_cli.ranking.stage import add_ranker
 
 # Fitted candidates kept (users x eval.candidates items and scores each): enough for rerank-only
 # studies and for the Pareto configurations of one study, small next to the data.
@@ -93,6 +94,7 @@ class TrialRunner:
         `on_epoch` hears the epochs of models trained by epochs (`experiment.fit_models`)."""
         outputs = self._outputs(recipe, run_dir / "models", step, on_epoch)
         context = self.context.for_recipe(recipe) if self.context is not None else None
+        outputs = add_ranker(recipe, self.data, outputs, context, step, run_dir / "models")
         write_run(recipe, run_dir, self.data, outputs, context)
         evaluation = evaluate_run(
             run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context

@@ -244,3 +244,13 @@ def test_lastfm_ranker_recipe_beats_popularity_after_import(tmp_path):
     assert models["LTR"]["ndcg@10"]["mean"] > models["ItemKNN"]["ndcg@10"]["mean"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["ranker"]["training"]["users_trained"] > 1000
+
+
+def test_tuning_trials_evaluate_the_ranker_row_too(tmp_path, write_recipe):
+    from recsys_cli.config.loader import load_recipe
+    from recsys_cli.tuning.trials import TrialRunner
+
+    recipe = load_recipe(write_recipe(), ["split.validation=0.1", "split.evaluate_on='validation'"])
+    (tmp_path / "trial").mkdir()
+    evaluation = TrialRunner.prepare(recipe).run(recipe, tmp_path / "trial")
+    assert "LTR" in evaluation.to_json()["models"]
