@@ -142,7 +142,7 @@ def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     ranker = raw.pop("ranker", None)
     if not isinstance(models, list) or not models:
         raise RecipeError("models", "expected a non-empty array of tables ([[models]])")
-    configs = tuple(_model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
+    configs = tuple(model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
     labels = [m.label for m in configs]
     for i, label in enumerate(labels):
         if labels.index(label) != i:
@@ -315,7 +315,7 @@ def _step_config(entry: Any, path: str, recipe: Recipe) -> StepConfig:
     return StepConfig(reranker=name, params=config)
 
 
-def _model_config(entry: Any, path: str) -> ModelConfig:
+def model_config(entry: Any, path: str) -> ModelConfig:
     if not isinstance(entry, dict):
         raise RecipeError(path, "expected a table")
     for key in entry:

@@ -32,7 +32,7 @@ def load_dataset(
     return load_catalog_dataset(config.name, data_dir, progress=progress)
 
 
-def _read_table(path: Path, separator: str) -> pl.DataFrame:
+def read_table(path: Path, separator: str) -> pl.DataFrame:
     if path.is_dir():
         raise DataError(f"{path}: a folder, not a CSV or Parquet file")
     if not path.is_file():
@@ -148,7 +148,7 @@ def load_local_file(config: DatasetConfig) -> Dataset:
     Rows without a user or item id (null, NaN or blank) are dropped and counted in the run
     report; bad weights, times and id types are errors (see `_ids`, `_weights`)."""
     path = Path(config.path)
-    frame = _read_table(path, config.separator)
+    frame = read_table(path, config.separator)
     mapping = config.columns
     wanted = {"user": mapping.user, "item": mapping.item}
     wanted.update(
@@ -203,7 +203,7 @@ def _items_table(
 ) -> pl.DataFrame:
     """The items file: one row per item id (the interactions' id type); rows without an id are
     dropped and counted, a repeated id is an error (its metadata would be ambiguous)."""
-    items = _read_table(path, config.separator)
+    items = read_table(path, config.separator)
     column = config.columns.item if config.columns.item in items.columns else "item"
     if column not in items.columns:
         raise DataError(f"{path}: needs an {config.columns.item!r} or 'item' column")

@@ -216,7 +216,7 @@ def _absolute_paths(raw: dict[str, Any], base: Path) -> None:
 def ope_recipe_from_dict(raw: dict[str, Any]) -> OpeRecipe:
     """Validate a parsed OPE recipe: every policy's kind and keys, estimator names, that model
     policies name a [[models]] label usable here, and that they have `[ope.fit]` logs."""
-    from recsys_cli.config.loader import _model_config
+    from recsys_cli.config.loader import model_config
 
     for key in raw:
         if key not in _TOP_KEYS:
@@ -227,7 +227,7 @@ def ope_recipe_from_dict(raw: dict[str, Any]) -> OpeRecipe:
     models = raw.get("models", [])
     if not isinstance(models, list):
         raise RecipeError("models", "expected an array of tables ([[models]])")
-    configs = tuple(_model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
+    configs = tuple(model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
     labels = [m.label for m in configs]
     for i, config in enumerate(configs):
         if labels.index(config.label) != i:

@@ -196,9 +196,9 @@ def load_file(
     (an `ope.config.LogColumns` at recipe key `key`) maps its column names. Without a round
     column every row is its own round; without a position column every row is position 1."""
     from recsys_cli.data.embedded import sha256_of
-    from recsys_cli.data.sources import _read_table
+    from recsys_cli.data.sources import read_table
 
-    table = _read_table(path, separator)
+    table = read_table(path, separator)
     wanted = {
         key: getattr(columns, key)
         for key in ("round", "position", "item", "propensity", "reward", "prefix")
