@@ -46,6 +46,12 @@ class Recommender:
         self.params = params if params is not None else self.Params()
         self.seed = seed
 
+    @classmethod
+    def catalogue_problem(cls, params, n_items: int) -> str | None:
+        """Why these params cannot fit a catalogue of `n_items` items (a dense items x items
+        model beyond its memory), or None; checked before any data is read in full."""
+        return None
+
     def fit(self, train: sp.csr_matrix, progress: Progress = NO_PROGRESS) -> Recommender:
         train = sp.csr_matrix(train, dtype=np.float32)
         self.n_users_, self.n_items_ = train.shape

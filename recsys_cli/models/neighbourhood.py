@@ -1,9 +1,9 @@
 """Item-item neighbourhood models: ItemKNN (shrunk cosine), RP3beta and EASE.
 
 Similarity matrices are pruned to the `neighbors` strongest entries of each column (ties at the
-k-th value go to the lower item index), so memory stays O(items x neighbors) for the sparse
-models. Small catalogues take dense column blocks; large ones a compiled sparse product that
-never holds more than one column of the item-item matrix per thread.
+k-th value go to the lower item index) by a compiled sparse product that never holds a dense
+items x items matrix, nor a dense items x block one: memory stays O(items x neighbors) for the
+sparse models, and one column per thread while it is computed.
 """
 
 from __future__ import annotations
@@ -21,52 +21,21 @@ from recsys_cli.models.base import Recommender, dense
 from recsys_cli.models.topk import _sift_down, _sift_up, _worse
 from recsys_cli.progress import NO_PROGRESS, Progress
 
-_BLOCK = 1024
-# The dense path's items x _BLOCK float32 block is capped at this many cells (256 MiB): larger
-# catalogues take the sparse path.
-DENSE_BLOCK_CELLS = 1 << 26
-# Columns of the sparse path per compiled call (one progress step).
-_SPARSE_COLUMNS = 8192
+# Columns per compiled call (one progress step), and rows accumulated at once (float32
+# accumulator and int32 row list: 512 KiB, within a core's L2 cache).
+_COLUMNS = 8192
+_ROW_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
 class Weighting:
-    """The factor of each entry of a product: S_rc = (left @ right)_rc / (n_r n_c + shrink)
-    when `norms` is given (shrunk cosine), times row[r] and col[c] where given."""
+    """The factor of each entry of a product: S_rc = (left @ right)_rc / (n_r n_c + shrink + eps)
+    when `norms` is given (shrunk cosine), times row[r] and col[c] where given (float32)."""
 
     norms: np.ndarray | None = None
     shrink: float = 0.0
     row: np.ndarray | None = None
     col: np.ndarray | None = None
-
-    def apply(self, block: np.ndarray, cols: slice) -> np.ndarray:
-        """Weigh a dense block holding the columns `cols` of the product."""
-        if self.norms is not None:
-            block = block / (self.norms[:, None] * self.norms[None, cols] + self.shrink + 1e-12)
-        if self.row is not None:
-            block = block * self.row[:, None]
-        if self.col is not None:
-            block = block * self.col[None, cols]
-        return block
-
-
-def top_per_column(sim: np.ndarray, keep: int) -> np.ndarray:
-    """Boolean mask of the `keep` largest entries of each column of a dense block.
-
-    Entries equal to a column's k-th largest value are taken by increasing row index, so the
-    result never depends on how a selection algorithm orders ties. Zeros are never kept (a zero
-    similarity is no neighbour), so a column may keep fewer than `keep` entries.
-    """
-    kth = -np.partition(-sim, keep - 1, axis=0)[keep - 1]
-    mask = sim > kth
-    room = keep - mask.sum(axis=0)
-    tied = (sim == kth) & (kth != 0)
-    over = np.flatnonzero(tied.sum(axis=0) > room)  # more ties than places left: lowest rows
-    mask |= tied
-    if over.size:
-        first = tied[:, over] & (np.cumsum(tied[:, over], axis=0) <= room[over])
-        mask[:, over] = (sim[:, over] > kth[over]) | first
-    return mask
 
 
 def pruned_similarity(
@@ -76,60 +45,43 @@ def pruned_similarity(
     weighting: Weighting,
     progress: Progress = NO_PROGRESS,
 ) -> sp.csr_matrix:
-    """S = weighting(left @ right) with a zero diagonal, keeping the top `neighbors` of each
-    column; dense column blocks while items x 1024 cells fit DENSE_BLOCK_CELLS, else
-    `sparse_pruned_similarity` (the same matrix). Columns done are counted on `progress`."""
-    n_items = right.shape[1]
-    keep = min(neighbors, n_items)
-    progress.total(n_items, "items")
-    if left.shape[0] * _BLOCK > DENSE_BLOCK_CELLS:
-        return sparse_pruned_similarity(left, right, keep, weighting, progress)
-    left, right = left.tocsr(), right.tocsc()
-    rows, cols, vals = [], [], []
-    for start in range(0, n_items, _BLOCK):
-        block = slice(start, min(start + _BLOCK, n_items))
-        sim = weighting.apply(dense(left @ right[:, block]).astype(np.float32), block)
-        width = sim.shape[1]
-        sim[np.arange(start, start + width), np.arange(width)] = 0.0
-        row, col = np.nonzero(top_per_column(sim, keep))
-        rows.append(row)
-        cols.append(col + start)
-        vals.append(sim[row, col])
-        progress.advance(width)
-    return _assemble(rows, cols, vals, left.shape[0], n_items)
+    """S = weighting(left @ right) with a zero diagonal, keeping the `neighbors` largest positive
+    entries of each column (ties: lower row), for non-negative inputs.
 
-
-def sparse_pruned_similarity(
-    left: sp.spmatrix,
-    right: sp.spmatrix,
-    neighbors: int,
-    weighting: Weighting,
-    progress: Progress = NO_PROGRESS,
-) -> sp.csr_matrix:
-    """`pruned_similarity` without any dense block, for non-negative inputs: column c of the
-    product is accumulated from the rows of `right`'s nonzeros in column c (Gustavson's sparse
-    product; cost sum_u nnz(left col u) * nnz(right row u)), weighed, and its top `neighbors`
-    positive entries taken with a heap (ties: lower row). Columns run in parallel threads;
-    each entry is summed in the same order as scipy's product, so S equals the dense path's."""
+    Column c of the product is accumulated from the rows of `left` in the columns u where
+    `right` has column c's nonzeros (Gustavson's sparse product; cost sum_u nnz(left col u) *
+    nnz(right row u)), weighed, and its top entries kept in a heap. Rows are accumulated in
+    chunks of _ROW_CHUNK, whose accumulator stays in cache; columns run in parallel threads.
+    Each entry sums its terms in the order scipy's `left @ right` does, so S equals that
+    product, weighed and pruned, bit for bit. Columns done are counted on `progress`."""
     left, right = left.tocsc(), right.tocsc()
     left.sort_indices()
     right.sort_indices()
     n_rows, n_items = left.shape[0], right.shape[1]
     keep = min(neighbors, n_rows)
+    progress.total(n_items, "items")
     none = np.zeros(0, dtype=np.float32)
     norms, row, col = (
         none if values is None else np.ascontiguousarray(values, dtype=np.float32)
         for values in (weighting.norms, weighting.row, weighting.col)
     )
+    # bounds[u, k]: where row chunk k starts among the rows of left's column u.
+    chunk = min(_ROW_CHUNK, n_rows)
+    starts = np.minimum(np.arange(0, n_rows + chunk, chunk, dtype=np.int64), n_rows)
+    keys = np.repeat(np.arange(left.shape[1], dtype=np.int64), np.diff(left.indptr)) * n_rows
+    keys += left.indices
+    wanted = np.arange(left.shape[1], dtype=np.int64)[:, None] * n_rows + starts[None, :]
+    bounds = np.searchsorted(keys, wanted).astype(np.int64)
+    del keys, wanted
     rows, cols, vals = [], [], []
-    for first in range(0, n_items, _SPARSE_COLUMNS):
-        last = min(first + _SPARSE_COLUMNS, n_items)
+    for first in range(0, n_items, _COLUMNS):
+        last = min(first + _COLUMNS, n_items)
         out_rows = np.empty((last - first, keep), dtype=np.int32)
         out_vals = np.empty((last - first, keep), dtype=np.float32)
         counts = np.empty(last - first, dtype=np.int64)
         _sparse_top_columns(
-            left.indptr, left.indices, left.data, right.indptr, right.indices, right.data,
-            n_rows, first, last, np.float32(weighting.shrink), norms, row, col,
+            bounds, left.indices, left.data, right.indptr, right.indices, right.data,
+            chunk, first, last, np.float32(weighting.shrink), norms, row, col,
             numba.get_num_threads(), out_rows, out_vals, counts,
         )  # fmt: skip
         filled = np.arange(keep)[None, :] < counts[:, None]
@@ -137,70 +89,69 @@ def sparse_pruned_similarity(
         cols.append(np.repeat(np.arange(first, last), counts))
         vals.append(out_vals[filled])
         progress.advance(last - first)
-    return _assemble(rows, cols, vals, n_rows, n_items)
-
-
-def _assemble(rows, cols, vals, n_rows: int, n_items: int) -> sp.csr_matrix:
     similarity = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_rows, n_items),
         dtype=np.float32,
     )
-    similarity.eliminate_zeros()
+    similarity.sort_indices()
     return similarity
 
 
 @njit(parallel=True, cache=True)
 def _sparse_top_columns(
-    l_ptr, l_rows, l_vals, r_ptr, r_rows, r_vals, n_rows, first, last, shrink, norms, row,
+    bounds, l_rows, l_vals, r_ptr, r_rows, r_vals, chunk, first, last, shrink, norms, row,
     col, threads, out_rows, out_vals, counts,
 ):  # fmt: skip  # pragma: no cover - compiled
     eps = np.float32(1e-12)
     keep = out_rows.shape[1]
+    n_chunks = bounds.shape[1] - 1
     # Thread t takes columns first + t, first + t + threads, ...: popular items spread evenly.
     for t in prange(threads):
-        acc = np.zeros(n_rows, dtype=np.float32)
-        seen = np.zeros(n_rows, dtype=np.bool_)
-        touched = np.empty(n_rows, dtype=np.int64)
+        acc = np.zeros(chunk, dtype=np.float32)
+        touched = np.empty(chunk + 1, dtype=np.int32)
         heap_s = np.empty(keep, dtype=np.float32)
         heap_i = np.empty(keep, dtype=np.int64)
         for c in range(first + t, last, threads):
-            n_touched = 0
-            for p in range(r_ptr[c], r_ptr[c + 1]):
-                u = r_rows[p]
-                v = r_vals[p]
-                for q in range(l_ptr[u], l_ptr[u + 1]):
-                    r = l_rows[q]
-                    if not seen[r]:
-                        seen[r] = True
-                        touched[n_touched] = r
-                        n_touched += 1
-                    acc[r] += l_vals[q] * v
             size = 0
-            for j in range(n_touched):
-                r = touched[j]
-                s = acc[r]
-                acc[r] = 0.0
-                seen[r] = False
-                if r == c:
-                    continue
-                if norms.size:
-                    s = s / (norms[r] * norms[c] + shrink + eps)
-                if row.size:
-                    s = s * row[r]
-                if col.size:
-                    s = s * col[c]
-                if not s > 0:
-                    continue
-                if size < keep:
-                    heap_s[size] = s
-                    heap_i[size] = r
-                    _sift_up(heap_s, heap_i, size)
-                    size += 1
-                elif _worse(heap_s[0], heap_i[0], s, r):
-                    heap_s[0] = s
-                    heap_i[0] = r
-                    _sift_down(heap_s, heap_i, size, 0)
+            for k in range(n_chunks):
+                base = k * chunk
+                n_touched = 0
+                for p in range(r_ptr[c], r_ptr[c + 1]):
+                    u = r_rows[p]
+                    v = r_vals[p]
+                    for q in range(bounds[u, k], bounds[u, k + 1]):
+                        # Branch-free: a row is listed when its sum first turns positive.
+                        r = l_rows[q] - base
+                        before = acc[r]
+                        product = l_vals[q] * v
+                        touched[n_touched] = r
+                        n_touched += (before == 0) & (product > 0)
+                        acc[r] = before + product
+                for j in range(n_touched):
+                    local = touched[j]
+                    s = acc[local]
+                    acc[local] = 0.0
+                    r = base + local
+                    if r == c:
+                        continue
+                    if norms.size:
+                        s = s / (norms[r] * norms[c] + shrink + eps)
+                    if row.size:
+                        s = s * row[r]
+                    if col.size:
+                        s = s * col[c]
+                    if not s > 0:
+                        continue
+                    if size < keep:
+                        heap_s[size] = s
+                        heap_i[size] = r
+                        _sift_up(heap_s, heap_i, size)
+                        size += 1
+                    elif _worse(heap_s[0], heap_i[0], s, r):
+                        heap_s[0] = s
+                        heap_i[0] = r
+                        _sift_down(heap_s, heap_i, size, 0)
             counts[c - first] = size
             for j in range(size):
                 out_rows[c - first, j] = heap_i[j]
@@ -318,24 +269,45 @@ def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
 @dataclass(frozen=True)
 class EASEParams:
     l2: float = 500.0
+    # The largest catalogue EASE accepts (its dense matrices: `EASE.BYTES_PER_CELL` a cell);
+    # a recipe may raise it where the memory is there.
+    max_items: int = 25_000
 
     SEARCH_SPACE = {"l2": {"low": 1.0, "high": 1e5, "log": True}}  # `rank tune`'s default range
 
     def __post_init__(self) -> None:
-        if self.l2 <= 0:
-            raise ValueError("l2 must be > 0")
+        if self.l2 <= 0 or self.max_items < 1:
+            raise ValueError("l2 must be > 0 and max_items >= 1")
 
 
 class EASE(Recommender):
     """Embarrassingly shallow autoencoder: P = (X^T X + lambda I)^-1, B = -P / diag(P), diag(B) = 0.
 
     Closed form of Steck, WWW 2019; score(u) = h_u B. Dense: memory and time grow as items^2 and
-    items^3 (about 8 s for 8,000 items on one thread).
+    items^3 (about 8 s for 8,000 items on one thread); catalogues above `max_items` are refused.
     """
 
     Params = EASEParams
+    # Peak bytes per cell of the items x items matrices: the Gram matrix, its inverse and B in
+    # float64 (with the inverse's LAPACK work copy, three alive at once) and B in float32.
+    BYTES_PER_CELL = 28
+
+    @classmethod
+    def catalogue_problem(cls, params: EASEParams, n_items: int) -> str | None:
+        if n_items <= params.max_items:
+            return None
+        needed = cls.BYTES_PER_CELL * n_items**2
+        return (
+            f"EASE needs a dense {n_items:,} x {n_items:,} item matrix: about "
+            f"{needed / 2**30:,.1f} GiB of memory ({cls.BYTES_PER_CELL} bytes a cell), for a "
+            f"catalogue above params.max_items = {params.max_items:,}; raise max_items where "
+            "that memory is available, or use item_knn or rp3beta (sparse neighbours)"
+        )
 
     def _fit(self, train: sp.csr_matrix) -> None:
+        problem = self.catalogue_problem(self.params, train.shape[1])
+        if problem is not None:
+            raise UserError(problem)
         gram = dense(train.T @ train).astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.params.l2
         precision = np.linalg.inv(gram)

@@ -11,8 +11,6 @@ from recsys_cli.models.neighbourhood import (
     Weighting,
     prune_sparse_columns,
     pruned_similarity,
-    sparse_pruned_similarity,
-    top_per_column,
 )
 
 
@@ -46,14 +44,6 @@ def tied_matrix(seed: int) -> np.ndarray:
     x = np.repeat(base, 3, axis=1)  # items 3j, 3j+1, 3j+2 are identical
     x[0, :] = 1.0
     return x
-
-
-@pytest.mark.parametrize("k", [1, 2, 4, 7, 18])
-def test_top_per_column_breaks_ties_by_lower_row(k):
-    rng = np.random.default_rng(k)
-    sim = rng.integers(0, 4, size=(18, 9)).astype(np.float32)  # many ties, zeros included
-    kept = np.where(top_per_column(sim, k), sim, 0.0)
-    np.testing.assert_array_equal(kept, naive_top_columns(sim, k))
 
 
 def test_prune_sparse_columns_breaks_ties_by_lower_row():
@@ -92,38 +82,67 @@ def weightings(n: int, seed: int) -> list:
     ]
 
 
+def dense_reference(left: sp.spmatrix, right: sp.spmatrix, weighting: Weighting) -> np.ndarray:
+    """scipy's product made dense and weighed in float32 as the docstring says, zero diagonal."""
+    sim = (left @ right).toarray().astype(np.float32)
+    if weighting.norms is not None:
+        norms = weighting.norms
+        sim = sim / (norms[:, None] * norms[None, :] + weighting.shrink + 1e-12)
+    if weighting.row is not None:
+        sim = sim * weighting.row[:, None]
+    if weighting.col is not None:
+        sim = sim * weighting.col[None, :]
+    np.fill_diagonal(sim, 0.0)
+    return sim
+
+
 @pytest.mark.parametrize("k", [1, 4, 30, 200])
-def test_sparse_similarity_equals_the_dense_path_bit_for_bit(k):
+def test_similarity_is_the_dense_product_pruned_bit_for_bit(k):
     rng = np.random.default_rng(k)
     x = sp.random(120, 150, density=0.08, random_state=k, format="csr", dtype=np.float32)
     x.data = rng.integers(1, 4, size=x.nnz).astype(np.float32)  # many equal similarities
     for weighting in weightings(150, k):
-        dense_path = pruned_similarity(x.T, x, k, weighting)
-        sparse_path = sparse_pruned_similarity(x.T, x, min(k, 150), weighting)
-        assert (dense_path != sparse_path).nnz == 0
-        assert dense_path.nnz > 0
+        found = pruned_similarity(x.T, x, k, weighting)
+        expected = naive_top_columns(dense_reference(x.T, x, weighting), k)
+        assert found.dtype == np.float32 and found.has_sorted_indices
+        np.testing.assert_array_equal(found.toarray(), expected)
 
 
-@pytest.mark.parametrize("k", [2, 4, 5])
-def test_sparse_similarity_breaks_ties_by_lower_row(k):
+@pytest.mark.parametrize("k", [1, 2, 4, 5, 18])
+def test_similarity_ties_go_to_the_lower_row(k):
     x = tied_matrix(2)
     ones = Weighting(col=np.ones(x.shape[1], dtype=np.float32))
     product = x.T @ x
     np.fill_diagonal(product, 0.0)
-    found = sparse_pruned_similarity(sp.csr_matrix(x.T), sp.csr_matrix(x), k, ones).toarray()
+    found = pruned_similarity(sp.csr_matrix(x.T), sp.csr_matrix(x), k, ones).toarray()
     np.testing.assert_array_equal(found, naive_top_columns(product, k))
 
 
-@pytest.mark.parametrize("model", [ItemKNN, RP3beta])
-def test_large_catalogues_take_the_sparse_path_with_the_same_result(model, monkeypatch):
-    x = sp.csr_matrix(tied_matrix(4))
-    small = model(model.Params(neighbors=4)).fit(x).similarity_
-    monkeypatch.setattr(neighbourhood, "DENSE_BLOCK_CELLS", 1)
-    calls = []
-    monkeypatch.setattr(
-        neighbourhood,
-        "sparse_pruned_similarity",
-        lambda *a, **k: calls.append(1) or sparse_pruned_similarity(*a, **k),
+def test_row_chunks_and_threads_do_not_change_the_similarity(monkeypatch):
+    """Rows accumulated in several cache-sized chunks, columns over threads: same matrix."""
+    rng = np.random.default_rng(5)
+    x = sp.random(80, 300, density=0.1, random_state=5, format="csr", dtype=np.float32)
+    x.data = rng.integers(1, 3, size=x.nnz).astype(np.float32)
+    weighting = weightings(300, 5)[0]
+    whole = pruned_similarity(x.T, x, 7, weighting)
+    monkeypatch.setattr(neighbourhood, "_ROW_CHUNK", 64)
+    monkeypatch.setattr(neighbourhood, "_COLUMNS", 50)
+    chunked = pruned_similarity(x.T, x, 7, weighting)
+    assert (whole != chunked).nnz == 0
+    np.testing.assert_array_equal(
+        whole.toarray(), naive_top_columns(dense_reference(x.T, x, weighting), 7)
     )
-    large = model(model.Params(neighbors=4)).fit(x).similarity_
-    assert calls and (small != large).nnz == 0
+
+
+def test_ease_refuses_a_catalogue_above_max_items_naming_the_memory():
+    from recsys_cli.errors import UserError
+    from recsys_cli.models.neighbourhood import EASE
+
+    assert EASE.catalogue_problem(EASE.Params(), 25_000) is None
+    problem = EASE.catalogue_problem(EASE.Params(l2=10.0), 934_057)
+    assert "934,057 x 934,057" in problem and "22,751.2 GiB" in problem  # 28 * n^2 bytes
+    assert "max_items = 25,000" in problem
+    x = sp.csr_matrix(tied_matrix(1))
+    with pytest.raises(UserError, match=r"about 0\.0 GiB .*max_items = 17"):
+        EASE(EASE.Params(max_items=17)).fit(x)
+    assert EASE(EASE.Params(max_items=18)).fit(x).weights_.shape == (18, 18)
