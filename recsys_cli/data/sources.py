@@ -32,6 +32,34 @@ def load_dataset(
     return load_catalog_dataset(config.name, data_dir, progress=progress)
 
 
+def catalogue_bound(config: DatasetConfig, data_dir: Path | None = None) -> tuple[int, str] | None:
+    """(at most how many items the dataset has, where that number comes from), known without
+    reading its interactions in full: a synthetic dataset's generator settings, a catalog
+    entry's published count, or the distinct ids of a local Parquet file's item column (that
+    column alone); None for a local CSV file or a catalog entry without a published count."""
+    if config.path is not None:
+        path = Path(config.path)
+        if path.suffix != ".parquet" or not path.is_file():
+            return None
+        try:
+            column = pl.scan_parquet(path).select(pl.col(config.columns.item).n_unique())
+            return int(column.collect().item()), f"{path} (distinct {config.columns.item!r})"
+        except (pl.exceptions.PolarsError, OSError):
+            return None  # read properly, with its one-line error, by load_local_file
+    from recsys_cli.data import synthetic
+    from recsys_cli.data.catalog import CATALOG
+    from recsys_cli.data.store import resolve_data_dir
+
+    if config.name != EMBEDDED_NAME:
+        meta = synthetic.saved(resolve_data_dir(data_dir)).get(config.name)
+        if meta is not None:
+            return synthetic.spec_items(meta["spec"]), f"synthetic dataset {config.name!r}"
+    entry = CATALOG.get(config.name)
+    if entry is None or entry.expected.items is None:
+        return None
+    return entry.expected.items, f"{config.name} (published count)"
+
+
 def read_table(path: Path, separator: str) -> pl.DataFrame:
     if path.is_dir():
         raise DataError(f"{path}: a folder, not a CSV or Parquet file")
