@@ -67,6 +67,7 @@ class Prepared:
 
 def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_step) -> Prepared:
     """Load, filter, index and split the recipe's dataset; classify every held-out interaction."""
+    check_catalogue(recipe, data_dir)
     with step(f"load dataset {recipe.dataset.name}") as progress:
         dataset = load_dataset(recipe.dataset, data_dir, progress)
     with step("filter, index and split"):
@@ -113,6 +114,24 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
     return Prepared(
         dataset, indexed, parts, fit, model_input, eval_users, truth_all[eval_users], test, report
     )
+
+
+def check_catalogue(recipe: Recipe, data_dir: Path | None = None) -> None:
+    """Refuse, before the data are read, a model that cannot hold the dataset's catalogue (a
+    dense items x items model beyond its max_items), from the catalogue size known up front."""
+    from recsys_cli.data.sources import catalogue_bound
+    from recsys_cli.models.registry import model_class
+
+    bound = catalogue_bound(recipe.dataset, data_dir)
+    if bound is None:
+        return  # the model checks the exact catalogue when it is fitted
+    n_items, source = bound
+    for i, config in enumerate(recipe.models):
+        problem = model_class(config.name).catalogue_problem(config.params, n_items)
+        if problem is not None:
+            raise UserError(
+                f"models[{i}] ({config.label}), {n_items:,} items in {source}: {problem}"
+            )
 
 
 def _classify_truth(truth: pl.DataFrame, model_input: sp.csr_matrix, fit: sp.csr_matrix):

@@ -12,7 +12,7 @@ from rich.console import Console
 from recsys_cli.cli.app import Typer
 from recsys_cli.cli.common import progress_step, user_errors_reported
 from recsys_cli.cli.run import VerboseOpt
-from recsys_cli.errors import writing_into
+from recsys_cli.errors import UserError, writing_into
 
 app = Typer(
     name="datasets",
@@ -365,26 +365,55 @@ def synth(
     name: Annotated[
         str, typer.Argument(metavar="NAME", help="Name a recipe will use for the synthetic data.")
     ],
-    users: Annotated[int, typer.Option(help="Number of users.")] = 10_000,
-    items: Annotated[int, typer.Option(help="Number of items.")] = 5_000,
-    interactions: Annotated[int, typer.Option(help="Number of interactions.")] = 500_000,
+    users: Annotated[int | None, typer.Option(help="Number of users (default 10,000).")] = None,
+    items: Annotated[int | None, typer.Option(help="Number of items (default 5,000).")] = None,
+    interactions: Annotated[
+        int | None, typer.Option(help="Number of interactions (default 500,000).")
+    ] = None,
     artists: Annotated[int, typer.Option(help="Number of artists (0: items / 10).")] = 0,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Shape of a published music dataset: yambda-50m (10,000 users, 934,057 tracks, "
+            "46M listens) or lastfm-1k (992 users, ~1M tracks, 19M plays)."
+        ),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="With --preset: a fraction (or multiple) of its size.")
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
     data_dir: DataDir = None,
 ) -> None:
     """Generate SYNTHETIC interactions (power-law popularity, artists, genres, years) for scale
-    work; a recipe names it like any dataset."""
+    work; a recipe names it like any dataset. --preset copies a music dataset's shape."""
     from recsys_cli.data.store import resolve_data_dir
-    from recsys_cli.data.synthetic import SynthSpec, generate, save, synthetic_dir
+    from recsys_cli.data.synthetic import MusicSpec, SynthSpec, generate, save, synthetic_dir
 
     with user_errors_reported():
         folder = synthetic_dir(resolve_data_dir(data_dir), name)  # checked before generating
-        spec = SynthSpec(
-            users=users, items=items, interactions=interactions, seed=seed, artists=artists
-        )
+        if preset is not None:
+            given = [f"--{k}" for k, v in (("users", users), ("items", items)) if v is not None]
+            given += ["--interactions"] * (interactions is not None) + ["--artists"] * bool(artists)
+            if given:
+                raise UserError(f"--preset {preset} sets the sizes: drop {given[0]} (use --scale)")
+            spec = MusicSpec(preset, scale=scale, seed=seed)
+        else:
+            if scale != 1.0:
+                raise UserError(
+                    "--scale applies to a --preset; give --users/--items/--interactions"
+                )
+            spec = SynthSpec(
+                users=10_000 if users is None else users,
+                items=5_000 if items is None else items,
+                interactions=500_000 if interactions is None else interactions,
+                seed=seed,
+                artists=artists,
+            )
         with writing_into(folder.parent):
-            save(generate(spec, name), spec, folder)
+            dataset = generate(spec, name)
+            save(dataset, spec, folder)
+    shaped = f" shaped like {spec.shape.label}" if preset is not None else ""
     out.print(
-        f"SYNTHETIC dataset {name!r}: {interactions:,} interactions, {users:,} users, "
-        f"{items:,} items -> {folder}"
+        f"SYNTHETIC dataset {name!r}{shaped}: {spec.interactions:,} interactions, "
+        f"{spec.users:,} users, {spec.items:,} items -> {folder}"
     )

@@ -58,13 +58,28 @@ def index_dataset(dataset: Dataset, config: FilterConfig) -> Indexed:
     frame = apply_filters(dataset.interactions, config)
     if frame.height == 0:
         raise DataError(f"dataset {dataset.name!r}: no interactions left after filtering")
-    user_ids = frame["user"].unique().sort()
-    item_ids = frame["item"].unique().sort()
-    users = pl.DataFrame({"user": user_ids, "user_idx": np.arange(len(user_ids), dtype=np.int32)})
+    user_ids, user_idx = vocabulary(frame["user"])
+    item_ids, item_idx = vocabulary(frame["item"])
+    frame = frame.with_columns(user_idx.alias("user_idx"), item_idx.alias("item_idx"))
     items = pl.DataFrame({"item": item_ids, "item_idx": np.arange(len(item_ids), dtype=np.int32)})
-    frame = frame.join(users, on="user").join(items, on="item")
     metadata = items.join(dataset.items, on="item", how="left").sort("item_idx").drop("item_idx")
     return Indexed(frame, user_ids, item_ids, metadata)
+
+
+def vocabulary(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(sorted distinct ids, each row's Int32 index into them), without joining the rows: text
+    ids through an Enum of the sorted vocabulary (its codes are the indices), integer ids
+    spanning a range up to 4 times the rows (at least 2^24) through a lookup table."""
+    vocab = ids.unique().sort()
+    if ids.dtype == pl.Utf8:
+        codes = ids.cast(pl.Enum(vocab)).to_physical()
+    elif ids.dtype.is_integer() and int(vocab[-1]) - int(vocab[0]) < max(4 * len(ids), 1 << 24):
+        table = np.zeros(int(vocab[-1]) - int(vocab[0]) + 1, dtype=np.int32)
+        table[vocab.to_numpy() - vocab[0]] = np.arange(len(vocab), dtype=np.int32)
+        codes = table[ids.to_numpy() - vocab[0]]
+    else:
+        codes = vocab.search_sorted(ids)
+    return vocab, pl.Series(codes, dtype=pl.Int32)
 
 
 def to_csr(frame: pl.DataFrame, n_users: int, n_items: int, binary: bool = False) -> sp.csr_matrix:

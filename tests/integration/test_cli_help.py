@@ -63,7 +63,7 @@ def test_shell_completion_is_installed_and_offers_commands_and_bundled_recipes()
     assert complete("rank ru") == ["run", "runs"]
     assert complete("rank datasets sy") == ["synth"]
     assert complete("rank run qu") == ["quickstart"]
-    assert complete("rank sweep scale/") == ["scale/ml20m-synthetic"]
+    assert complete("rank sweep scale/ml") == ["scale/ml20m-synthetic"]
     assert complete("rank run ./") == []  # no bundled name: the shell completes file names
 
 

@@ -68,3 +68,20 @@ def test_binarize_makes_a_0_1_matrix_of_repeated_events(tmp_path, binarize):
     np.testing.assert_array_equal(data.model_input.toarray(), reference)
     model = EASE(EASE.Params(l2=50.0)).fit(data.fit)
     np.testing.assert_allclose(model.weights_, naive_ease(reference, 50.0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pl.Series(["b", "a", "c", "a", "b"]),  # text: through an Enum of the vocabulary
+        pl.Series([30, 10, 20, 10, -4]),  # a small range: a lookup table
+        pl.Series([10**15, 1, 5, 1, 10**15]),  # a huge range: a sorted search
+        pl.Series([3, 1, 2, 3, 3], dtype=pl.UInt32),
+    ],
+)
+def test_vocabulary_indexes_rows_by_their_sorted_distinct_ids(ids):
+    from recsys_cli.data.prepare import vocabulary
+
+    vocab, codes = vocabulary(ids)
+    assert vocab.to_list() == sorted(set(ids.to_list())) and codes.dtype == pl.Int32
+    assert vocab.gather(codes).to_list() == ids.to_list()
