@@ -1,4 +1,5 @@
-"""Sweeps and evaluation on a Dask distributed cluster, with results identical to one process.
+"""Sweeps, and a run's scoring, reranking and evaluation, on a Dask distributed cluster, with
+results identical to one process.
 
 The only module that imports dask/distributed, always inside functions: `import recsys_cli` never
 needs the `distributed` extra. Workers read and write run directories by path, so the results
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recsys_cli.errors import UserError
-from recsys_cli.experiment import SweepPoint
+from recsys_cli.experiment import Executor, SweepPoint
 from recsys_cli.progress import NO_PROGRESS, Progress, Step, silent_step
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,15 @@ def _slim(data):
     return replace(data, dataset=dataset, indexed=indexed, split=split)
 
 
-def _warm(context, recipes) -> None:
+def _warm(context, variants) -> None:
     """Fill the context's caches of data-only values in the client, so workers receive them
     instead of each recomputing them (the ALS item factors behind similarity = "factors" are a
     model fit)."""
-    for recipe in recipes:
-        for variant in recipe.variants:
-            for step in variant.chain:
-                similarity = getattr(step.params, "similarity", None)
-                if similarity is not None:
-                    context.embeddings(similarity, step.reranker)
+    for variant in variants:
+        for step in variant.chain:
+            similarity = getattr(step.params, "similarity", None)
+            if similarity is not None:
+                context.embeddings(similarity, step.reranker)
 
 
 def _sweep_point(shared, recipe, rows, temp_stem: str) -> tuple[str, dict]:
@@ -196,7 +196,7 @@ def run_sweep_distributed(
         )
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     if context is not None:
-        _warm(context, [point.recipe for point in points])
+        _warm(context, [variant for point in points for variant in point.recipe.variants])
     sweep_dir.mkdir(parents=True, exist_ok=True)
     finals = [
         PendingRun(sweep_dir, f"{point.recipe.name}-{i:03d}").final
@@ -418,6 +418,134 @@ def evaluate_run_sharded(
     return Evaluation(per_user, summary, cutoffs, metrics)
 
 
+# --- a run's per-user work ---------------------------------------------------------------------
+
+# Shards per worker for scoring and reranking: several, so a slow worker or an uneven share of
+# heavy users does not leave the others idle at the end.
+SHARDS_PER_WORKER = 4
+
+
+def _one_thread(work, *args):
+    """`work(*args)` with numba on one thread: a worker process is one core's worth of work."""
+    import numba
+
+    numba.set_num_threads(1)
+    return work(*args)
+
+
+def _score_shard(model, users, history, k: int, block: int):
+    return model.recommend(users, history, k, block)
+
+
+def _rerank_shard(context, variant, items, scores, history):
+    from recsys_cli.rerank.stage import apply_variant
+
+    return apply_variant(context, variant, items, scores, history)
+
+
+class DaskExecutor(Executor):
+    """`experiment.Executor` on a Dask cluster: each fitted model and the item side data go to
+    every worker once, then contiguous shards of the evaluated users are scored, reranked and
+    evaluated as tasks, and the shards' results are put back in user order.
+
+    Identical to one process: a model scores a shard in the blocks it would use in one process
+    (shards start at block boundaries, so every block holds the same users), rerankers and
+    metrics work user by user, and the evaluation's summary is recomputed from the joined
+    per-user table (`evaluate_run_sharded`). Models that are not `shardable` (the random floor,
+    RecBole) score in this process."""
+
+    def __init__(self, client, shards: int | None = None, variants=()):
+        self.client = client
+        self.shards = shards
+        self.variants = variants  # their similarities are computed here, once, before shipping
+        self._context = None  # (context, its future on the workers)
+
+    def _shard_count(self, most: int) -> int:
+        wanted = self.shards or SHARDS_PER_WORKER * max(worker_count(self.client), 1)
+        return max(1, min(wanted, most))
+
+    def _run(self, work, shared, pieces, progress: Progress, sizes) -> list:
+        """`work(shared, *piece)` for each piece as tasks, counted on `progress` by `sizes`;
+        the results in piece order."""
+        from distributed import as_completed
+
+        futures = [
+            self.client.submit(_one_thread, work, shared, *piece, retries=RETRIES, pure=False)
+            for piece in pieces
+        ]
+        size = dict(zip(futures, sizes, strict=True))
+        try:
+            for future in as_completed(futures):
+                progress.advance(size[future])
+            return self.client.gather(futures)
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+
+    def recommend(self, model, users, history, k, block_size, progress):
+        import numpy as np
+
+        if not model.shardable:
+            return super().recommend(model, users, history, k, block_size, progress)
+        block = model.block_rows(block_size)
+        blocks = -(-len(users) // block)
+        bounds = np.linspace(0, blocks, self._shard_count(blocks) + 1).round().astype(int)
+        starts = np.minimum(bounds * block, len(users))
+        spans = [(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
+        progress.total(len(users), "users")
+        [shared] = self.client.scatter([model], broadcast=True)
+        try:
+            parts = self._run(
+                _score_shard,
+                shared,
+                [(users[a:b], history[a:b], k, block) for a, b in spans],
+                progress,
+                [b - a for a, b in spans],
+            )
+        finally:
+            self.client.cancel([shared])
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def rerank(self, context, variant, items, scores, history):
+        import numpy as np
+
+        if self._context is None or self._context[0] is not context:
+            self._release()
+            _warm(context, [*self.variants, variant])
+            [shared] = self.client.scatter([context], broadcast=True)
+            self._context = (context, shared)
+        bounds = np.linspace(0, len(items), self._shard_count(len(items)) + 1).round()
+        spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        parts = self._run(
+            _rerank_shard,
+            self._context[1],
+            [(variant, items[a:b], scores[a:b], history[a:b]) for a, b in spans],
+            NO_PROGRESS,
+            [b - a for a, b in spans],
+        )
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _release(self) -> None:
+        if self._context is not None:
+            self.client.cancel([self._context[1]])
+            self._context = None
+
+    def evaluate(self, run_dir, cutoffs, metrics, *, context, data_dir, progress):
+        try:
+            return evaluate_run_sharded(
+                self.client,
+                run_dir,
+                cutoffs,
+                metrics,
+                self.shards,
+                data_dir,
+                context=context,
+                progress=progress,
+            )
+        finally:  # the same context scattered twice has one key: released after its last use
+            self._release()
+
+
 def run_recipe_distributed(
     client,
     recipe,
@@ -426,14 +554,13 @@ def run_recipe_distributed(
     step: Step = silent_step,
     shards: int | None = None,
 ):
-    """`experiment.run_recipe` with the evaluation sharded over the cluster's workers (training
-    stays in this process: models fit once, on the whole matrix).
+    """`experiment.run_recipe` with the top-k scoring, reranking and evaluation of the evaluated
+    users sharded over the cluster's workers (`DaskExecutor`); training stays in this process
+    (models fit once, on the whole matrix).
 
     A multi-seed recipe runs as `experiment.run_recipe` does, in this process: its per-seed
     sub-runs and their aggregation have one implementation."""
-    from functools import partial
-
     from recsys_cli.experiment import run_recipe
 
-    sharded = partial(evaluate_run_sharded, client, shards=shards)
-    return run_recipe(recipe, run_dir, data_dir, step, evaluate=sharded)
+    executor = DaskExecutor(client, shards, recipe.variants)
+    return run_recipe(recipe, run_dir, data_dir, step, executor)

@@ -210,19 +210,42 @@ class ModelOutput:
     timings: dict
 
 
+class Executor:
+    """Where a run's per-user work happens: the models' top-k scoring, the rerank variants and
+    the evaluation of the evaluated users. This one works in this process;
+    `distributed.DaskExecutor` shards the same calls over Dask workers, with identical results."""
+
+    def recommend(self, model, users, history, k: int, block_size: int | None, progress):
+        return model.recommend(users, history, k, block_size, progress=progress)
+
+    def rerank(self, context, variant, items, scores, history):
+        from recsys_cli.rerank.stage import apply_variant
+
+        return apply_variant(context, variant, items, scores, history)
+
+    def evaluate(self, run_dir: Path, cutoffs, metrics, *, context, data_dir, progress):
+        return evaluate_run(
+            run_dir, cutoffs, metrics, context=context, data_dir=data_dir, progress=progress
+        )
+
+
+IN_PROCESS = Executor()
+
+
 def fit_models(
     recipe: Recipe,
     data: Prepared,
     step: Step = silent_step,
     work_dir: Path | None = None,
     on_epoch: Callable[[str, int, float | None], None] | None = None,
+    executor: Executor = IN_PROCESS,
 ) -> list[ModelOutput]:
     """Fit every model on the training matrix and take its top-N candidates for eval users.
 
     Sequential models get the training interactions in time order; models that write files of
     their own (RecBole) write them under `work_dir/<label>`. Models trained by epochs also call
     `on_epoch(label, epoch, validation NDCG@10 or None)` after each epoch (`rank tune`'s pruner;
-    an exception it raises stops the fit).
+    an exception it raises stops the fit). `executor` takes the top-k of the evaluated users.
     """
     from recsys_cli.models.sequences import fit_in_time_order
 
@@ -241,12 +264,13 @@ def fit_models(
             fit_in_time_order(model, data.fit, data.split, progress)
             t1 = time.perf_counter()
         with step(f"recommend {config.label} for {len(data.eval_users):,} users") as progress:
-            items, scores = model.recommend(
+            items, scores = executor.recommend(
+                model,
                 data.eval_users,
                 history,
                 min(recipe.eval.candidates, data.indexed.n_items),  # no list outgrows the catalogue
                 recipe.eval.block_size or None,
-                progress=progress,
+                progress,
             )
             t2 = time.perf_counter()
         timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
@@ -259,11 +283,17 @@ def fit_models(
 
 
 def fit_with_ranker(
-    recipe: Recipe, data: Prepared, context, step: Step, work_dir: Path, on_epoch=None
+    recipe: Recipe,
+    data: Prepared,
+    context,
+    step: Step,
+    work_dir: Path,
+    on_epoch=None,
+    executor: Executor = IN_PROCESS,
 ) -> list[ModelOutput]:
     """The recipe's models and, with a [ranker] table, its learned second stage over their
     candidates (one more output, labelled like a model)."""
-    outputs = fit_models(recipe, data, step, work_dir=work_dir, on_epoch=on_epoch)
+    outputs = fit_models(recipe, data, step, work_dir, on_epoch, executor)
     if recipe.ranker is None:
         return outputs
     from recsys_cli.ranking.stage import add_ranker  # it imports this module
@@ -298,7 +328,13 @@ def train(
     return train_with_context(recipe, run_dir, data_dir, step)[0]
 
 
-def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
+def train_with_context(
+    recipe: Recipe,
+    run_dir: Path,
+    data_dir: Path | None,
+    step: Step,
+    executor: Executor = IN_PROCESS,
+):
     """`train`, also returning the rerank context (None when the recipe needs none)."""
     started = time.perf_counter()
     data = prepare(recipe, data_dir, step)
@@ -306,8 +342,9 @@ def train_with_context(recipe: Recipe, run_dir: Path, data_dir: Path | None, ste
     if needs_context(recipe):
         with step("item side data for reranking and metrics"):
             context = build_context(recipe, data)
-    outputs = fit_with_ranker(recipe, data, context, step, run_dir / "models")
-    return write_run(recipe, run_dir, data, outputs, context, step, started), context
+    outputs = fit_with_ranker(recipe, data, context, step, run_dir / "models", executor=executor)
+    manifest = write_run(recipe, run_dir, data, outputs, context, step, started, executor=executor)
+    return manifest, context
 
 
 def run_recipe(
@@ -315,18 +352,17 @@ def run_recipe(
     run_dir: Path,
     data_dir: Path | None = None,
     step: Step = silent_step,
-    evaluate: Callable[..., Evaluation] | None = None,
+    executor: Executor = IN_PROCESS,
 ) -> tuple[dict, Evaluation]:
     """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do).
 
-    `evaluate(run_dir, cutoffs, metrics, context=, data_dir=, progress=)` defaults to
-    `evaluate_run`; the Dask path passes its sharded twin. Multi-seed recipes always evaluate
-    in process."""
+    `executor` scores, reranks and evaluates the users (the Dask path passes its sharded
+    executor). Multi-seed recipes always run in process."""
     if recipe.seeds:
         return _run_seeds(recipe, run_dir, data_dir, step)
-    manifest, context = train_with_context(recipe, run_dir, data_dir, step)
+    manifest, context = train_with_context(recipe, run_dir, data_dir, step, executor)
     with step("evaluate") as progress:
-        evaluation = (evaluate or evaluate_run)(
+        evaluation = executor.evaluate(
             run_dir,
             recipe.eval.cutoffs,
             recipe.eval.metrics,
@@ -446,6 +482,7 @@ def write_run(
     step: Step = silent_step,
     started: float | None = None,
     rows: Collection[str] | None = None,
+    executor: Executor = IN_PROCESS,
 ) -> dict:
     """Apply the recipe's variants to the models' candidates and write a complete run directory.
 
@@ -455,7 +492,9 @@ def write_run(
     """
     started = time.perf_counter() if started is None else started
     (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
-    lists, rerank_timings = _write_lists(recipe, run_dir, data, outputs, context, step, rows)
+    lists, rerank_timings = _write_lists(
+        recipe, run_dir, data, outputs, context, step, rows, executor
+    )
     with step("write run"):
         ids = data.indexed
         test = data.test.select(
@@ -517,7 +556,9 @@ def context_for_run(run_dir: Path, data_dir: Path | None = None, step: Step = si
         return build_context(recipe, data)
 
 
-def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step, rows):
+def _write_lists(
+    recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step, rows, executor
+):
     """candidates.parquet (each model's top N) and recommendations.parquet (each model's and
     variant's list, max cutoff deep, of the `rows` asked for, None: all); returns the row labels
     in order and the rerank timings.
@@ -549,11 +590,11 @@ def _write_lists(recipe: Recipe, run_dir: Path, data: Prepared, outputs, context
                 row = f"{output.label}+{variant.name}"
                 if output.label not in variant.models or (rows is not None and row not in rows):
                     continue
-                from recsys_cli.rerank.stage import apply_variant
-
                 with step(f"rerank {row}"):
                     t0 = time.perf_counter()
-                    ranked, ranked_scores = apply_variant(context, variant, items, scores, history)
+                    ranked, ranked_scores = executor.rerank(
+                        context, variant, items, scores, history
+                    )
                     rerank_timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
                 recommendations.add(_lists_frame(row, user_ids, ranked, ranked_scores, item_ids))
                 lists.append(row)

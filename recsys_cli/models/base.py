@@ -41,6 +41,9 @@ class Recommender:
     # Whether users without training rows can be scored from their input history (the `users`
     # split needs it); checked when a recipe is loaded.
     folds_in: ClassVar[bool] = True
+    # Whether `recommend` scores each user from the fitted state and that user's history alone
+    # (and the model pickles): a Dask executor may then score users in shards on workers.
+    shardable: ClassVar[bool] = True
 
     def __init__(self, params=None, seed: int = 0):
         self.params = params if params is not None else self.Params()
@@ -66,13 +69,8 @@ class Recommender:
         block_size: int | None = None,
         progress: Progress = NO_PROGRESS,
     ) -> tuple[np.ndarray, np.ndarray]:
-        if not hasattr(self, "n_items_"):
-            raise NotFittedError(f"{type(self).__name__}.recommend called before fit")
-        users = np.asarray(users, dtype=np.int64)
-        history = sp.csr_matrix(history, dtype=np.float32)
-        if history.shape != (len(users), self.n_items_):
-            raise ValueError(f"history shape {history.shape} != ({len(users)}, {self.n_items_})")
-        block = block_size or max(1, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
+        users, history = self._inputs(users, history)
+        block = self.block_rows(block_size)
         log.debug(
             "%s: top-%d of %d items for %d users in blocks of %d",
             type(self).__name__,
@@ -90,6 +88,20 @@ class Recommender:
             items[rows], scores[rows] = topk_excluding(dense, history[rows], k)
             progress.advance(len(users[rows]))
         return items, scores
+
+    def _inputs(self, users, history) -> tuple[np.ndarray, sp.csr_matrix]:
+        """`recommend`'s users (int64) and history (float32 CSR, a row per user), checked."""
+        if not hasattr(self, "n_items_"):
+            raise NotFittedError(f"{type(self).__name__}.recommend called before fit")
+        users = np.asarray(users, dtype=np.int64)
+        history = sp.csr_matrix(history, dtype=np.float32)
+        if history.shape != (len(users), self.n_items_):
+            raise ValueError(f"history shape {history.shape} != ({len(users)}, {self.n_items_})")
+        return users, history
+
+    def block_rows(self, block_size: int | None = None) -> int:
+        """Users scored at once: `block_size`, else as many as fit _BLOCK_CELLS scores."""
+        return block_size or max(1, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
 
     def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
         """`_fit`; a model that trains in iterations overrides this to count them on `progress`."""

@@ -14,6 +14,8 @@ from recsys_cli.sorted_search import row_contains
 class RandomModel(Recommender):
     """Uniformly random scores from a generator seeded by the recipe seed: the floor of any table."""
 
+    shardable = False  # one generator draws every block's scores in turn
+
     def _fit(self, train: sp.csr_matrix) -> None:
         self.rng_ = np.random.default_rng(self.seed)
 

@@ -20,11 +20,14 @@ from recsys_cli.errors import UserError
 from recsys_cli.models.base import Recommender, dense
 from recsys_cli.models.topk import _sift_down, _sift_up, _worse
 from recsys_cli.progress import NO_PROGRESS, Progress
+from recsys_cli.sorted_search import row_contains
 
 # Columns per compiled call (one progress step), and rows accumulated at once (float32
 # accumulator and int32 row list: 512 KiB, within a core's L2 cache).
 _COLUMNS = 8192
 _ROW_CHUNK = 1 << 16
+# Users per compiled call of SimilarityModel.recommend (one progress step).
+_USERS = 1024
 
 
 @dataclass(frozen=True)
@@ -187,10 +190,100 @@ class ItemKNNParams:
 
 
 class SimilarityModel(Recommender):
-    """score(u, j) = sum_i h_ui S_ij for a learned item-item matrix `similarity_`."""
+    """score(u, j) = sum_i h_ui S_ij for a learned item-item matrix `similarity_`.
+
+    `recommend` makes no dense score rows: a user's scores are summed from the rows of S of
+    their history items (in the order of scipy's `history @ S`, so the same float32 values),
+    the largest positive ones not in the history kept in a heap, and a list with room left
+    completed by zero-score items in increasing index order, as the dense top-k does (scores
+    are never negative). Users run in parallel threads; the cost is sum_i nnz(S row i) over
+    the history, not the catalogue size.
+    """
 
     def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return dense(history @ self.similarity_)
+
+    def recommend(self, users, history, k, block_size=None, progress=NO_PROGRESS):
+        users, history = self._inputs(users, history)
+        history.sort_indices()
+        similarity = self.similarity_
+        items = np.empty((len(users), k), dtype=np.int32)
+        scores = np.empty((len(users), k), dtype=np.float32)
+        progress.total(len(users), "users")
+        block = block_size or _USERS
+        for start in range(0, len(users), block):
+            rows = slice(start, start + block)
+            part = history[rows]
+            _similarity_topk(
+                part.indptr, part.indices, part.data, similarity.indptr, similarity.indices,
+                similarity.data, self.n_items_, numba.get_num_threads(), items[rows],
+                scores[rows],
+            )  # fmt: skip
+            progress.advance(part.shape[0])
+        return items, scores
+
+
+@njit(parallel=True, cache=True)
+def _similarity_topk(
+    h_ptr, h_idx, h_val, s_ptr, s_idx, s_val, n_items, threads, out_items, out_scores
+):  # pragma: no cover - compiled
+    n_users, k = out_items.shape
+    for t in prange(threads):
+        acc = np.zeros(n_items, dtype=np.float32)
+        touched = np.empty(n_items + 1, dtype=np.int32)
+        heap_s = np.empty(k, dtype=np.float32)
+        heap_i = np.empty(k, dtype=np.int64)
+        for row in range(t, n_users, threads):
+            start, stop = h_ptr[row], h_ptr[row + 1]
+            n_touched = 0
+            for p in range(start, stop):
+                v = h_val[p]
+                i = h_idx[p]
+                for q in range(s_ptr[i], s_ptr[i + 1]):
+                    j = s_idx[q]
+                    before = acc[j]
+                    product = v * s_val[q]
+                    touched[n_touched] = j
+                    n_touched += (before == 0) & (product > 0)
+                    acc[j] = before + product
+            size = 0
+            for x in range(n_touched):
+                j = touched[x]
+                s = acc[j]
+                acc[j] = 0.0
+                if row_contains(h_idx, start, stop, j):
+                    continue
+                if size < k:
+                    heap_s[size] = s
+                    heap_i[size] = j
+                    _sift_up(heap_s, heap_i, size)
+                    size += 1
+                elif _worse(heap_s[0], heap_i[0], s, j):
+                    heap_s[0] = s
+                    heap_i[0] = j
+                    _sift_down(heap_s, heap_i, size, 0)
+            # Room left: every positive score is in the heap; zero scores follow, lowest first.
+            j = 0
+            while size < k and j < n_items:
+                free = not row_contains(h_idx, start, stop, j)
+                for pos in range(size):
+                    free &= heap_i[pos] != j
+                if free:
+                    heap_s[size] = 0.0
+                    heap_i[size] = j
+                    _sift_up(heap_s, heap_i, size)
+                    size += 1
+                j += 1
+            for pos in range(size, k):
+                out_items[row, pos] = -1
+                out_scores[row, pos] = -np.inf
+            while size > 0:  # the worst first, filled from the back: best first
+                size -= 1
+                out_items[row, size] = heap_i[0]
+                out_scores[row, size] = heap_s[0]
+                heap_s[0] = heap_s[size]
+                heap_i[0] = heap_i[size]
+                _sift_down(heap_s, heap_i, size, 0)
 
 
 class ItemKNN(SimilarityModel):

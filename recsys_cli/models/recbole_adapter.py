@@ -188,6 +188,7 @@ class RecBoleModel(Recommender):
     """
 
     folds_in: ClassVar[bool] = False  # user embeddings exist only for training users
+    shardable: ClassVar[bool] = False  # torch state and the epoch callback stay in this process
     recbole_name: ClassVar[str]
     sequential: ClassVar[bool] = False
     Params = RecBoleParams

@@ -146,3 +146,26 @@ def test_ease_refuses_a_catalogue_above_max_items_naming_the_memory():
     with pytest.raises(UserError, match=r"about 0\.0 GiB .*max_items = 17"):
         EASE(EASE.Params(max_items=17)).fit(x)
     assert EASE(EASE.Params(max_items=18)).fit(x).weights_.shape == (18, 18)
+
+
+@pytest.mark.parametrize("model", [ItemKNN, RP3beta])
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_sparse_recommend_equals_the_dense_top_k(model, k):
+    """Heap over the history's similarity rows, completed with zero-score items, against the
+    generic path (dense `history @ S`, then the compiled top-k): same items, same scores."""
+    from recsys_cli.models.base import Recommender
+
+    rng = np.random.default_rng(k)
+    x = sp.random(60, 45, density=0.1, random_state=k, format="csr", dtype=np.float32)
+    x.data[:] = 1.0
+    fitted = model(model.Params(neighbors=3)).fit(x)
+    heard = (rng.random((25, 45)) < 0.08) * rng.integers(1, 3, size=(25, 45))
+    heard[3] = 0  # a user without history: only zero scores, lowest items first
+    heard[4] = 1  # everything heard: no list
+    history = sp.csr_matrix(heard.astype(np.float32))
+    users = np.arange(25)
+    got = fitted.recommend(users, history, k)
+    expected = Recommender.recommend(fitted, users, history, k)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert (got[0][4] == -1).all() and (got[0][3][: min(k, 45)] >= 0).all()
