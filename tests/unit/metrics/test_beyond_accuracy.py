@@ -233,3 +233,17 @@ def test_invalid_inputs_raise_user_error():
         coverage(recs, 0)
     with pytest.raises(UserError):
         profile_popularity(np.array([0, 3]), np.array([0, 1]), np.ones(2))
+
+
+@pytest.mark.parametrize("n_genres", [1, 20, 64, 65, 130])
+def test_ild_jaccard_bit_masks_equal_the_dot_product_kernel(n_genres):
+    """Up to 64 genres the sets are bit masks (popcounts); beyond, dot products: same floats."""
+    from recsys_cli.metrics.beyond_accuracy import _ild_kernel
+
+    rng = np.random.default_rng(n_genres)
+    genres = (rng.random((50, n_genres)) < 0.3).astype(np.float64)
+    genres[:3] = 0.0  # items without genres
+    recs = rng.integers(0, 50, size=(40, 12)).astype(np.int32)
+    recs[::5, 7:] = -1
+    expected = _ild_kernel(recs, genres, genres.sum(axis=1), True)
+    np.testing.assert_array_equal(ild_jaccard(recs, genres), expected)
