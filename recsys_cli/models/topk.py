@@ -1,14 +1,16 @@
 """Batched top-k selection over dense score blocks, excluding each user's history items.
 
-One compiled pass per row with a size-k min-heap: O(n_items log k). Ties are broken by the lower
-item index, so results never depend on sort stability; NaN and -inf scores are never selected, so
-a list is shorter than k (padded with -1) when fewer items are eligible.
+One compiled pass per row with a size-k min-heap: O(n_items log k); rows in parallel threads.
+Ties are broken by the lower item index, so results never depend on sort stability; NaN and -inf
+scores are never selected, so a list is shorter than k (padded with -1) when fewer items are
+eligible.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from recsys_cli.sorted_search import row_contains
 
@@ -61,12 +63,19 @@ def _chunk_reaches(values, begin, threshold):
     return found
 
 
+@njit(cache=True, parallel=True)
+def _topk_rows(scores, indptr, indices, k, threads, out_items, out_scores):
+    for t in prange(threads):
+        _topk_strided(scores, indptr, indices, k, t, threads, out_items, out_scores)
+
+
 @njit(cache=True)
-def _topk_rows(scores, indptr, indices, k, out_items, out_scores):
+def _topk_strided(scores, indptr, indices, k, first, step, out_items, out_scores):
+    """Rows first, first + step, ...: one thread's share, with its own heap."""
     n_rows, n_items = scores.shape
     heap_s = np.empty(k, dtype=scores.dtype)  # same dtype: the chunk test compares like with like
     heap_i = np.empty(k, dtype=np.int64)
-    for row in range(n_rows):
+    for row in range(first, n_rows, step):
         size = 0
         start = indptr[row]
         stop = indptr[row + 1]
@@ -118,5 +127,5 @@ def topk_excluding(scores: np.ndarray, history, k: int) -> tuple[np.ndarray, np.
         history = history.sorted_indices()
     items = np.empty((scores.shape[0], k), dtype=np.int32)
     values = np.empty((scores.shape[0], k), dtype=np.float32)
-    _topk_rows(scores, history.indptr, history.indices, k, items, values)
+    _topk_rows(scores, history.indptr, history.indices, k, numba.get_num_threads(), items, values)
     return items, values
