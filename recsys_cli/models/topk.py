@@ -51,7 +51,7 @@ def _sift_up(heap_s, heap_i, pos):
             return
 
 
-_CHUNK = 64
+_CHUNK = 16
 
 
 @njit(cache=True, inline="always")

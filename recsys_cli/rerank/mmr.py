@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from recsys_cli.rerank._common import (
     FASTMATH,
@@ -41,12 +42,20 @@ def mmr(
     lam = check_unit("lam", lam)
     out = empty_output(cands.shape[0], k)
     if cands.size:
-        _mmr_kernel(cands, s, emb, inv, k, lam, out)
+        threads = min(numba.get_num_threads(), cands.shape[0])
+        _mmr_kernel(cands, s, emb, inv, k, lam, threads, out)
     return out
 
 
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _mmr_kernel(cands, scores, emb, inv, k, lam, threads, out):  # pragma: no cover - compiled
+    """Users in parallel threads, each thread with its own scratch arrays."""
+    for t in prange(threads):
+        _mmr_users(cands, scores, emb, inv, k, lam, out, t, threads)
+
+
 @njit(cache=True, fastmath=FASTMATH)
-def _mmr_kernel(cands, scores, emb, inv, k, lam, out):  # pragma: no cover - compiled
+def _mmr_users(cands, scores, emb, inv, k, lam, out, first, step):  # pragma: no cover - compiled
     n_users, n_cand = cands.shape
     dim = emb.shape[1]
     zero = emb.dtype.type(0.0)
@@ -54,7 +63,7 @@ def _mmr_kernel(cands, scores, emb, inv, k, lam, out):  # pragma: no cover - com
     rel = np.zeros(n_cand)
     avail = np.zeros(n_cand, dtype=np.bool_)
     items = np.zeros(n_cand, dtype=np.int64)
-    for u in range(n_users):
+    for u in range(first, n_users, step):
         n = user_relevance(cands, scores, u, items, rel)
         m = min(k, n)
         for i in range(n):

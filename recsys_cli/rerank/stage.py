@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+from numba import njit
 
 from recsys_cli.config.schema import GroupConfig, Recipe, VariantConfig
 from recsys_cli.errors import UserError
@@ -295,19 +296,30 @@ def gather_scores(candidates: np.ndarray, scores: np.ndarray, chosen: np.ndarray
     """The model score of each chosen item, looked up by item in the user's candidate row.
 
     chosen: (n_users, m) items from the candidates of the same row, -1 padded; padding gets -inf.
-    Batched: one global sort of (row, item) keys and one searchsorted, no per-user loop.
+    One compiled pass: each chosen item is found in its own row (the first position holding it).
     """
-    n_users, n = candidates.shape
-    width = int(max(candidates.max(initial=-1), chosen.max(initial=-1))) + 2
-    rows = np.arange(n_users, dtype=np.int64)[:, None]
-    keys = (rows * width + candidates + 1).ravel()
-    order = np.argsort(keys, kind="stable")
-    wanted = (rows * width + chosen + 1).ravel()
-    pos = np.minimum(np.searchsorted(keys[order], wanted), keys.size - 1)
-    found = keys[order][pos] == wanted
-    values = scores.ravel()[order][pos]
-    out = np.where(found & (chosen.ravel() >= 0), values, -np.inf)
-    return out.reshape(chosen.shape).astype(scores.dtype, copy=False)
+    out = np.empty(chosen.shape, dtype=scores.dtype)
+    _gather_rows(
+        np.ascontiguousarray(candidates),
+        np.ascontiguousarray(scores),
+        np.ascontiguousarray(chosen),
+        out,
+    )
+    return out
+
+
+@njit(cache=True)
+def _gather_rows(candidates, scores, chosen, out):  # pragma: no cover - compiled
+    for u in range(chosen.shape[0]):
+        for t in range(chosen.shape[1]):
+            item = chosen[u, t]
+            value = -np.inf
+            if item >= 0:
+                for p in range(candidates.shape[1]):
+                    if candidates[u, p] == item:
+                        value = scores[u, p]
+                        break
+            out[u, t] = value
 
 
 def apply_step(
