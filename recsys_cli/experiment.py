@@ -30,7 +30,7 @@ from recsys_cli.errors import DataError, UserError
 from recsys_cli.evaluation.evaluate import evaluate_lists, in_row_order, summarise, user_blocks
 from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
 from recsys_cli.models.registry import create_model
-from recsys_cli.progress import NO_PROGRESS, Progress, Step, silent_step
+from recsys_cli.progress import NO_PROGRESS, Progress, Step, peak_memory_mib, silent_step
 from recsys_cli.results.manifest import provenance
 from recsys_cli.results.store import (
     RUN_LOG,
@@ -378,13 +378,6 @@ def run_recipe(
     return manifest, evaluation
 
 
-def peak_memory_mib() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 SEEDS_DIR = "seeds"
 
 
@@ -682,11 +675,7 @@ def evaluate_run(
     users = test["user"].unique(maintain_order=True).sort()
     listed = scan.select(pl.col("item").unique()).collect()["item"]
     items = pl.concat([listed, test["item"]]).unique().sort()
-    user_index = pl.DataFrame({"user": users, "u": np.arange(len(users), dtype=np.int64)})
-    item_index = pl.DataFrame({"item": items, "i": np.arange(len(items), dtype=np.int64)})
-    truth_pairs = (
-        test.unique(["user", "item"]).join(user_index, on="user").join(item_index, on="item")
-    )
+    truth_pairs = _indexed_pairs(test.unique(["user", "item"]), users, items)
     truth = sp.csr_matrix(
         (np.ones(truth_pairs.height), (truth_pairs["u"], truth_pairs["i"])),
         shape=(len(users), len(items)),
@@ -709,12 +698,10 @@ def evaluate_run(
     per_model, catalogue = [], []
     for model in models:
         model_started = time.perf_counter()
-        lists = (
-            scan.filter(pl.col("model") == model)
-            .select("user", "item", "rank")
-            .join(user_index.lazy(), on="user")
-            .join(item_index.lazy(), on="item")
-            .collect()
+        lists = _indexed_pairs(
+            scan.filter(pl.col("model") == model).select("user", "item", "rank").collect(),
+            users,
+            items,
         )
         ranked = np.full((len(users), depth), -1, dtype=np.int32)
         ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
@@ -769,6 +756,16 @@ def evaluate_run(
         summary = pl.concat([summary, whole])
     summary = order_summary(summary, models, metrics, cutoffs)
     return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
+
+
+def _indexed_pairs(frame: pl.DataFrame, users: pl.Series, items: pl.Series) -> pl.DataFrame:
+    """`frame` with `u` and `i`, the positions of its user and item in the sorted `users` and
+    `items`; rows whose user or item is not there are dropped (an inner join's rows)."""
+    from recsys_cli.data.prepare import positions
+
+    return frame.with_columns(
+        positions(frame["user"], users).alias("u"), positions(frame["item"], items).alias("i")
+    ).drop_nulls(["u", "i"])
 
 
 def _empty_per_user(users: pl.Series) -> pl.DataFrame:

@@ -5,7 +5,8 @@ A pipeline stage receives a `Step`, a context manager factory `step(description)
 (`advance`, once per block of users, iteration or file chunk; never per user) and may replace
 the description (`update`, e.g. an epoch's loss). The CLI draws it as rich progress bars
 (`recsys_cli.cli.common`); `silent_step` draws nothing. Every step, drawn or not, logs its
-duration at INFO (so run.log has the timings) and its start at DEBUG.
+duration and the process's peak memory so far at INFO (so run.log has the timings) and its start
+at DEBUG.
 """
 
 from __future__ import annotations
@@ -50,13 +51,21 @@ NO_PROGRESS = NoProgress()
 Step = Callable[[str], contextlib.AbstractContextManager[Progress]]
 
 
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 @contextlib.contextmanager
 def timed(description: str, progress: Progress = NO_PROGRESS) -> Iterator[Progress]:
     """Yield `progress`; log the step's start (DEBUG) and, when it succeeds, its duration (INFO)."""
     log.debug("%s ...", description)
     started = time.perf_counter()
     yield progress
-    log.info("%s: %.2f s", description, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    log.info("%s: %.2f s, peak memory %.0f MiB", description, seconds, peak_memory_mib())
 
 
 def silent_step(description: str) -> contextlib.AbstractContextManager[Progress]:

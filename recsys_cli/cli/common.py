@@ -30,7 +30,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from recsys_cli.errors import UserError, environment_problem
-from recsys_cli.progress import Progress, Step, silent_step, timed
+from recsys_cli.progress import Progress, Step, peak_memory_mib, silent_step, timed
 from recsys_cli.progress import log as step_log
 
 console = Console()
@@ -203,7 +203,11 @@ class _LiveSteps:
             Text.assemble(
                 ("✓", "green"),
                 f" {description} ",
-                (f"{time.perf_counter() - started:.2f} s", "dim"),
+                (
+                    f"{time.perf_counter() - started:.2f} s, "
+                    f"peak {peak_memory_mib() / 1024:.1f} GiB",
+                    "dim",
+                ),
             ),
             soft_wrap=True,
         )

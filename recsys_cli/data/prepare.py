@@ -82,6 +82,20 @@ def vocabulary(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
     return vocab, pl.Series(codes, dtype=pl.Int32)
 
 
+def positions(ids: pl.Series, vocab: pl.Series) -> pl.Series:
+    """Int64 position of each id in the sorted distinct `vocab`, null where it is absent
+    (a join's inner match, without joining the rows: text through an Enum of the vocabulary,
+    other ids through a sorted search)."""
+    if ids.dtype == pl.Utf8:
+        found = ids.cast(pl.Enum(vocab), strict=False).to_physical()
+        return found.cast(pl.Int64)
+    sorted_ids = vocab.to_numpy()
+    values = ids.to_numpy()
+    at = np.minimum(np.searchsorted(sorted_ids, values), max(len(sorted_ids) - 1, 0))
+    hit = sorted_ids[at] == values if len(sorted_ids) else np.zeros(len(values), dtype=bool)
+    return pl.Series(at.astype(np.int64)).set(pl.Series(~hit), None)
+
+
 def to_csr(frame: pl.DataFrame, n_users: int, n_items: int, binary: bool = False) -> sp.csr_matrix:
     """users x items CSR of summed weights (duplicates add up: play counts, repeated events), or
     with `binary` a 0/1 matrix (a pair with any interaction is 1, however often it repeats)."""
