@@ -20,7 +20,6 @@ from recsys_cli.errors import UserError
 from recsys_cli.models.base import Recommender, dense
 from recsys_cli.models.topk import _sift_down, _sift_up, _worse
 from recsys_cli.progress import NO_PROGRESS, Progress
-from recsys_cli.sorted_search import row_contains
 
 # Columns per compiled call (one progress step), and rows accumulated at once (float32
 # accumulator and int32 row list: 512 KiB, within a core's L2 cache).
@@ -230,11 +229,14 @@ def _similarity_topk(
     n_users, k = out_items.shape
     for t in prange(threads):
         acc = np.zeros(n_items, dtype=np.float32)
+        heard = np.zeros(n_items, dtype=np.bool_)  # the row's history: never recommended
         touched = np.empty(n_items + 1, dtype=np.int32)
         heap_s = np.empty(k, dtype=np.float32)
         heap_i = np.empty(k, dtype=np.int64)
         for row in range(t, n_users, threads):
             start, stop = h_ptr[row], h_ptr[row + 1]
+            for p in range(start, stop):
+                heard[h_idx[p]] = True
             n_touched = 0
             for p in range(start, stop):
                 v = h_val[p]
@@ -251,7 +253,7 @@ def _similarity_topk(
                 j = touched[x]
                 s = acc[j]
                 acc[j] = 0.0
-                if row_contains(h_idx, start, stop, j):
+                if heard[j]:
                     continue
                 if size < k:
                     heap_s[size] = s
@@ -265,7 +267,7 @@ def _similarity_topk(
             # Room left: every positive score is in the heap; zero scores follow, lowest first.
             j = 0
             while size < k and j < n_items:
-                free = not row_contains(h_idx, start, stop, j)
+                free = not heard[j]
                 for pos in range(size):
                     free &= heap_i[pos] != j
                 if free:
@@ -274,6 +276,8 @@ def _similarity_topk(
                     _sift_up(heap_s, heap_i, size)
                     size += 1
                 j += 1
+            for p in range(start, stop):
+                heard[h_idx[p]] = False
             for pos in range(size, k):
                 out_items[row, pos] = -1
                 out_scores[row, pos] = -np.inf
