@@ -73,7 +73,8 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
     with step("filter, index and split"):
         indexed = index_dataset(dataset, recipe.filter)
         split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
-        parts = split(indexed.interactions, recipe.split, split_seed)
+        # The parts need indices, not the original ids (vocabularies map them back).
+        parts = split(indexed.interactions.drop("user", "item"), recipe.split, split_seed)
         shape = (indexed.n_users, indexed.n_items)
         binary = recipe.filter.binarize
         fit = to_csr(parts.fit, *shape, binary=binary)
@@ -96,6 +97,9 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         fit_interactions=parts.fit.height,
         evaluated_users=len(eval_users),
     )
+    # The whole tables are in the split's parts now: free the raw ones for the rest of the run.
+    dataset = dataclasses.replace(dataset, interactions=dataset.interactions.clear())
+    indexed = dataclasses.replace(indexed, interactions=indexed.interactions.clear())
     report.update(parts.notes)
     report.update(dataset.notes)
     log.info(
@@ -104,8 +108,8 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         recipe.dataset.name,
         f"{indexed.n_users:,}",
         f"{indexed.n_items:,}",
-        f"{indexed.interactions.height:,}",
-        f"{dataset.interactions.height:,}",
+        f"{report['interactions']:,}",
+        f"{report['dataset_interactions']:,}",
         f"{parts.fit.height:,}",
         f"{len(eval_users):,}",
         f"{report['pairs_evaluated']:,}",
