@@ -425,12 +425,12 @@ def evaluate_run_sharded(
 SHARDS_PER_WORKER = 4
 
 
-def _one_thread(work, *args):
-    """`work(*args)` with numba on one thread: a worker process is one core's worth of work."""
+def _one_thread(work, shared, piece: tuple):
+    """`work(shared, *piece)` with numba on one thread: a worker process is one core's worth."""
     import numba
 
     numba.set_num_threads(1)
-    return work(*args)
+    return work(shared, *piece)
 
 
 def _score_shard(model, users, history, k: int, block: int):
@@ -466,12 +466,12 @@ class DaskExecutor(Executor):
 
     def _run(self, work, shared, pieces, progress: Progress, sizes) -> list:
         """`work(shared, *piece)` for each piece as tasks, counted on `progress` by `sizes`;
-        the results in piece order."""
+        the results in piece order. Pieces are scattered first (not pickled into the graph)."""
         from distributed import as_completed
 
         futures = [
-            self.client.submit(_one_thread, work, shared, *piece, retries=RETRIES, pure=False)
-            for piece in pieces
+            self.client.submit(_one_thread, work, shared, piece, retries=RETRIES, pure=False)
+            for piece in self.client.scatter(list(pieces))
         ]
         size = dict(zip(futures, sizes, strict=True))
         try:
