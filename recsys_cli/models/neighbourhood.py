@@ -75,27 +75,30 @@ def pruned_similarity(
     wanted = np.arange(left.shape[1], dtype=np.int64)[:, None] * n_rows + starts[None, :]
     bounds = np.searchsorted(keys, wanted).astype(np.int64)
     del keys, wanted
-    rows, cols, vals = [], [], []
+    rows, vals, counts = [], [], []
     for first in range(0, n_items, _COLUMNS):
         last = min(first + _COLUMNS, n_items)
         out_rows = np.empty((last - first, keep), dtype=np.int32)
         out_vals = np.empty((last - first, keep), dtype=np.float32)
-        counts = np.empty(last - first, dtype=np.int64)
+        filled = np.empty(last - first, dtype=np.int64)
         _sparse_top_columns(
             bounds, left.indices, left.data, right.indptr, right.indices, right.data,
             chunk, first, last, np.float32(weighting.shrink), norms, row, col,
-            numba.get_num_threads(), out_rows, out_vals, counts,
+            numba.get_num_threads(), out_rows, out_vals, filled,
         )  # fmt: skip
-        filled = np.arange(keep)[None, :] < counts[:, None]
-        rows.append(out_rows[filled])
-        cols.append(np.repeat(np.arange(first, last), counts))
-        vals.append(out_vals[filled])
+        kept = np.arange(keep)[None, :] < filled[:, None]
+        rows.append(out_rows[kept])
+        vals.append(out_vals[kept])
+        counts.append(filled)
+        del out_rows, out_vals, kept
         progress.advance(last - first)
-    similarity = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_rows, n_items),
-        dtype=np.float32,
+    # The kept entries are column after column: a CSC matrix as they stand.
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))])
+    columns = sp.csc_matrix(
+        (np.concatenate(vals), np.concatenate(rows), indptr), shape=(n_rows, n_items)
     )
+    del rows, vals
+    similarity = columns.tocsr()
     similarity.sort_indices()
     return similarity
 
