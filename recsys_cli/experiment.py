@@ -78,7 +78,9 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         shape = (indexed.n_users, indexed.n_items)
         binary = recipe.filter.binarize
         fit = to_csr(parts.fit, *shape, binary=binary)
-        model_input = to_csr(pl.concat([parts.fit, parts.extra_input]), *shape, binary=binary)
+        model_input = fit  # the same matrix unless held-out users give input of their own
+        if parts.extra_input.height:
+            model_input = to_csr(pl.concat([parts.fit, parts.extra_input]), *shape, binary=binary)
         test, report = _classify_truth(parts.truth, model_input, fit)
     evaluated = test.filter(pl.col("status") == "evaluated")
     truth_all = to_csr(evaluated, *shape, binary=True)
