@@ -1,4 +1,4 @@
-"""Item-item neighbourhood models: ItemKNN (shrunk cosine), RP3beta and EASE.
+"""Item-item neighbourhood models: ItemKNN (shrunk cosine) and RP3beta.
 
 Similarity matrices are pruned to the `neighbors` strongest entries of each column (ties at the
 k-th value go to the lower item index) by a compiled sparse product that never holds a dense
@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from recsys_cli.errors import UserError
 from recsys_cli.models.base import Recommender, dense
 from recsys_cli.models.topk import _sift_down, _sift_up, _worse
 from recsys_cli.progress import NO_PROGRESS, Progress
@@ -364,56 +363,3 @@ def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
     sums = np.asarray(matrix.sum(axis=1)).ravel()
     sums[sums == 0] = 1.0
     return sp.csr_matrix(sp.diags(1.0 / sums) @ matrix, dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class EASEParams:
-    l2: float = 500.0
-    # The largest catalogue EASE accepts (its dense matrices: `EASE.BYTES_PER_CELL` a cell);
-    # a recipe may raise it where the memory is there.
-    max_items: int = 25_000
-
-    SEARCH_SPACE = {"l2": {"low": 1.0, "high": 1e5, "log": True}}  # `rank tune`'s default range
-
-    def __post_init__(self) -> None:
-        if self.l2 <= 0 or self.max_items < 1:
-            raise ValueError("l2 must be > 0 and max_items >= 1")
-
-
-class EASE(Recommender):
-    """Embarrassingly shallow autoencoder: P = (X^T X + lambda I)^-1, B = -P / diag(P), diag(B) = 0.
-
-    Closed form of Steck, WWW 2019; score(u) = h_u B. Dense: memory and time grow as items^2 and
-    items^3 (about 8 s for 8,000 items on one thread); catalogues above `max_items` are refused.
-    """
-
-    Params = EASEParams
-    # Peak bytes per cell of the items x items matrices: the Gram matrix, its inverse and B in
-    # float64 (with the inverse's LAPACK work copy, three alive at once) and B in float32.
-    BYTES_PER_CELL = 28
-
-    @classmethod
-    def catalogue_problem(cls, params: EASEParams, n_items: int) -> str | None:
-        if n_items <= params.max_items:
-            return None
-        needed = cls.BYTES_PER_CELL * n_items**2
-        return (
-            f"EASE needs a dense {n_items:,} x {n_items:,} item matrix: about "
-            f"{needed / 2**30:,.1f} GiB of memory ({cls.BYTES_PER_CELL} bytes a cell), for a "
-            f"catalogue above params.max_items = {params.max_items:,}; raise max_items where "
-            "that memory is available, or use item_knn or rp3beta (sparse neighbours)"
-        )
-
-    def _fit(self, train: sp.csr_matrix) -> None:
-        problem = self.catalogue_problem(self.params, train.shape[1])
-        if problem is not None:
-            raise UserError(problem)
-        gram = dense(train.T @ train).astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.params.l2
-        precision = np.linalg.inv(gram)
-        weights = precision / (-np.diag(precision))[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self.weights_ = weights.astype(np.float32)
-
-    def _scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(history @ self.weights_)

@@ -11,7 +11,7 @@ _MODELS = {
     "popularity": "recsys_cli.models.baselines:Popularity",
     "item_knn": "recsys_cli.models.neighbourhood:ItemKNN",
     "rp3beta": "recsys_cli.models.neighbourhood:RP3beta",
-    "ease": "recsys_cli.models.neighbourhood:EASE",
+    "ease": "recsys_cli.models.ease:EASE",
     "implicit_als": "recsys_cli.models.factor:ImplicitALS",
     "implicit_bpr": "recsys_cli.models.factor:ImplicitBPR",
     "markov": "recsys_cli.models.sequential:Markov",

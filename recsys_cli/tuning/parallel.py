@@ -38,7 +38,9 @@ def _trial(shared: _Shared, recipe: Recipe, row: str) -> dict[str, float]:
     runner = _RUNNERS.get(shared.token)
     if runner is None:
         _RUNNERS.clear()
-        runner = _RUNNERS[shared.token] = TrialRunner(shared.data, shared.context)
+        runner = _RUNNERS[shared.token] = TrialRunner(
+            shared.data, shared.context, share_spectra=True
+        )
     with tempfile.TemporaryDirectory(prefix="rank-tune-") as scratch:
         run_dir = Path(scratch) / "trial"
         run_dir.mkdir()

@@ -4,6 +4,7 @@ trial that changes only reranking reuses the fitted candidates)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -17,11 +18,9 @@ from recsys_cli.experiment import (
     Prepared,
     build_context,
     check_columns_for,
-    evaluate_run,
     fit_models,
     needs_context,
     prepare,
-    save_evaluation,
     write_run,
 )
 from recsys_cli.progress import Step, silent_step
@@ -35,12 +34,16 @@ CACHED_FITS = 8
 class TrialRunner:
     """Evaluate recipes that share one prepared dataset (`data`) and its item side data
     (`context`, None when no recipe needs it): the recipe's dataset, filter, split, seed and
-    evaluation settings."""
+    evaluation settings. With `share_spectra`, EASE fits share one eigendecomposition of the
+    training Gram matrix (`models.ease.shared_gram_spectrum`): the search's trials, whose
+    weights agree with a direct fit to about 1e-5 of their largest entry; the final, tested
+    configurations are fitted as `rank run` fits them."""
 
-    def __init__(self, data: Prepared, context=None):
+    def __init__(self, data: Prepared, context=None, share_spectra: bool = False):
         self.data = data
         self.context = context
         self._fitted: OrderedDict[str, ModelOutput] = OrderedDict()
+        self._spectra = {} if share_spectra else None
 
     @classmethod
     def prepare(
@@ -49,6 +52,7 @@ class TrialRunner:
         data_dir: Path | None = None,
         step: Step = silent_step,
         probes: list[Recipe] = (),
+        share_spectra: bool = False,
     ) -> TrialRunner:
         """Prepare `recipe`'s data once. `probes`: recipes whose item-column needs (a reranker's
         similarity, a group's column) are checked now, so a bad choice fails in one line before
@@ -60,7 +64,7 @@ class TrialRunner:
                 context = build_context(recipe, data)
                 for probe in probes:
                     check_columns_for(context, probe)
-        return cls(data, context)
+        return cls(data, context, share_spectra)
 
     def _outputs(self, recipe: Recipe, work_dir: Path, step: Step, on_epoch) -> list[ModelOutput]:
         outputs = []
@@ -80,11 +84,19 @@ class TrialRunner:
                 self._fitted.move_to_end(key)
             else:
                 single = dataclasses.replace(recipe, models=(config,), variants=())
-                [self._fitted[key]] = fit_models(single, self.data, step, work_dir, on_epoch)
+                with self._fit_scope():
+                    [self._fitted[key]] = fit_models(single, self.data, step, work_dir, on_epoch)
                 if len(self._fitted) > CACHED_FITS:
                     self._fitted.popitem(last=False)
             outputs.append(self._fitted[key])
         return outputs
+
+    def _fit_scope(self):
+        if self._spectra is None:
+            return contextlib.nullcontext()
+        from recsys_cli.models.ease import shared_gram_spectrum
+
+        return shared_gram_spectrum(self._spectra)
 
     def run(
         self, recipe: Recipe, run_dir: Path, step: Step = silent_step, on_epoch=None
@@ -95,12 +107,7 @@ class TrialRunner:
         outputs = self._outputs(recipe, run_dir / "models", step, on_epoch)
         context = self.context.for_recipe(recipe) if self.context is not None else None
         outputs = add_ranker(recipe, self.data, outputs, context, step, run_dir / "models")
-        write_run(recipe, run_dir, self.data, outputs, context)
-        evaluation = evaluate_run(
-            run_dir, recipe.eval.cutoffs, recipe.eval.metrics, context=context
-        )
-        save_evaluation(evaluation, run_dir)
-        return evaluation
+        return write_run(recipe, run_dir, self.data, outputs, context, evaluate=True)[1]
 
 
 def row_metrics(evaluation: Evaluation, row: str) -> dict[str, float]:

@@ -166,7 +166,7 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step,
         for p in s.space
         for v in p.probes()
     ]
-    runner = TrialRunner.prepare(base, data_dir, step, probes)
+    runner = TrialRunner.prepare(base, data_dir, step, probes, share_spectra=True)
     trials_path = study_dir / TRIALS
     scratch = scratch_dir(study_dir)
     ran = {}

@@ -127,7 +127,7 @@ def test_missing_recipe_and_bad_run_dir(tmp_path):
 
 
 def test_crash_mid_run_leaves_nothing_that_looks_complete(tmp_path, recipe, monkeypatch):
-    from recsys_cli.models.neighbourhood import EASE
+    from recsys_cli.models.ease import EASE
 
     def explode(self, train):
         raise RuntimeError("boom")
@@ -234,7 +234,7 @@ def test_block_size_changes_memory_not_results(tmp_path, recipe):
 def test_catalogue_level_metrics_alone_and_a_model_without_lists(tmp_path, recipe, monkeypatch):
     import numpy as np
 
-    from recsys_cli.models.neighbourhood import EASE
+    from recsys_cli.models.ease import EASE
 
     monkeypatch.setattr(
         EASE,

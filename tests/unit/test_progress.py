@@ -11,7 +11,7 @@ from recsys_cli.evaluation import statistics
 from recsys_cli.evaluation.evaluate import user_blocks
 from recsys_cli.models.baselines import Popularity
 from recsys_cli.models.factor import ALSParams, BPRParams, ImplicitALS, ImplicitBPR
-from recsys_cli.models.neighbourhood import EASE
+from recsys_cli.models.ease import EASE
 from recsys_cli.progress import NO_PROGRESS, silent_step
 
 

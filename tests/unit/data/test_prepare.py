@@ -8,7 +8,7 @@ import pytest
 
 from recsys_cli.config.loader import recipe_from_dict
 from recsys_cli.experiment import prepare
-from recsys_cli.models.neighbourhood import EASE
+from recsys_cli.models.ease import EASE
 
 
 def repeated_plays(tmp_path):

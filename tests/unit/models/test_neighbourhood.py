@@ -136,7 +136,7 @@ def test_row_chunks_and_threads_do_not_change_the_similarity(monkeypatch):
 
 def test_ease_refuses_a_catalogue_above_max_items_naming_the_memory():
     from recsys_cli.errors import UserError
-    from recsys_cli.models.neighbourhood import EASE
+    from recsys_cli.models.ease import EASE
 
     assert EASE.catalogue_problem(EASE.Params(), 25_000) is None
     problem = EASE.catalogue_problem(EASE.Params(l2=10.0), 934_057)
