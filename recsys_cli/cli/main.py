@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from recsys_cli import __version__
-from recsys_cli.cli import bench, compare, datasets, ope, report, run, runs, sweep, tune
+from recsys_cli.cli import bench, compare, datasets, ope, report, run, runs, schema, sweep, tune
 from recsys_cli.cli.app import Typer
 from recsys_cli.cli.common import OneLineUsageErrors
 
@@ -29,6 +29,7 @@ app.command("tune")(tune.tune)
 app.command("ope")(ope.ope)
 app.command("bench")(bench.bench)
 app.command("report")(report.report)
+app.command("schema")(schema.schema)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(runs.app, name="runs")
 

@@ -15,23 +15,20 @@ import tomli_w
 from recsys_cli.config.schema import (
     RANKER_FEATURES,
     RANKER_LABEL_TERMS,
-    RERANKER_PARAMS,
-    GroupConfig,
     ModelConfig,
+    ModelEntry,
     RankerConfig,
     Recipe,
     StepConfig,
     VariantConfig,
 )
-from recsys_cli.config.validate import build, coerce, join, nearest, plain_name, to_plain
+from recsys_cli.config.validate import build, join, nearest, to_plain
 from recsys_cli.errors import RecipeError
-from recsys_cli.models.registry import model_class, model_names, model_params_class
+from recsys_cli.models.registry import model_class
 
 # Names may hold ':' after the first character: blend weights such as `group:tail`.
 _PATH_TOKEN = re.compile(r"([A-Za-z_][\w\-:]*)|\[(\d+)\]")
 _KEY_PATH = re.compile(r"[A-Za-z_][\w\-:]*(\.[A-Za-z_][\w\-:]*|\[\d+\])*")
-_MODEL_KEYS = ("name", "label", "params")
-_VARIANT_KEYS = ("name", "models", "length", "chain")
 _BLEND_OBJECTIVES = ("relevance", "novelty", "popularity")
 
 
@@ -130,54 +127,44 @@ def _absolute_paths(raw: dict[str, Any], base: Path) -> None:
 
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
-    """Validate a parsed recipe table; model params are checked against each model's schema,
-    rerank steps against each reranker's, and every group or metric name must exist."""
+    """Validate a parsed recipe table (`build`: every section, model params against each
+    model's type, rerank steps against each reranker's), then what spans sections: labels are
+    unique, every group, model label, feature or metric named exists, and the defaults that
+    depend on other sections (a variant's models and length, the ranker's length)."""
     raw = dict(raw)
     raw.pop("tune", None)  # read by `rank tune` alone (recsys_cli.tuning); a run ignores it
     if "ope" in raw:  # recsys_cli.ope.config reads these; they have no dataset or split
         raise RecipeError("ope", "an off-policy evaluation recipe: run it with `rank ope`")
-    models = raw.pop("models", None)
-    variants = raw.pop("variants", [])
-    groups = raw.pop("groups", {})
-    ranker = raw.pop("ranker", None)
-    if not isinstance(models, list) or not models:
-        raise RecipeError("models", "expected a non-empty array of tables ([[models]])")
-    configs = tuple(model_config(entry, f"models[{i}]") for i, entry in enumerate(models))
-    labels = [m.label for m in configs]
+    recipe = build(Recipe, raw)
+    labels = [m.label for m in recipe.models]
     for i, label in enumerate(labels):
         if labels.index(label) != i:
             raise RecipeError(f"models[{i}].label", f"duplicate label {label!r}; give each a label")
-    recipe = dataclasses.replace(build(Recipe, {**raw, "models": []}), models=configs)
-    plain_name(recipe.dataset.name, "dataset.name")  # a folder of the data dir
     if recipe.split.kind == "users" or recipe.split.new_users == "fold_in":
         why = (
             "split.kind = 'users' holds out"
             if recipe.split.kind == "users"
             else "split.new_users = 'fold_in' evaluates"
         )
-        for i, config in enumerate(configs):
+        for i, config in enumerate(recipe.models):
             if not model_class(config.name).folds_in:
                 raise RecipeError(
                     f"models[{i}].name",
                     f"{config.name!r} cannot score users it was not trained on, which {why}; "
                     "use another split",
                 )
-    group_configs = coerce(dict[str, GroupConfig], groups, "groups")
-    recipe = dataclasses.replace(recipe, groups=group_configs)
-    if ranker is not None:
-        recipe = dataclasses.replace(recipe, ranker=_ranker_config(ranker, recipe))
-    if not isinstance(variants, list):
-        raise RecipeError("variants", "expected an array of tables ([[variants]])")
-    recipe = dataclasses.replace(
-        recipe,
-        variants=tuple(
-            _variant_config(entry, f"variants[{i}]", recipe) for i, entry in enumerate(variants)
-        ),
+    if recipe.ranker is not None:
+        recipe = dataclasses.replace(recipe, ranker=_ranker_config(recipe))
+    tables = raw.get("variants", [])
+    variants = tuple(
+        _variant_config(variant, tables[i], f"variants[{i}]", recipe)
+        for i, variant in enumerate(recipe.variants)
     )
-    names = [v.name for v in recipe.variants]
+    names = [v.name for v in variants]
     for i, name in enumerate(names):
         if names.index(name) != i:
             raise RecipeError(f"variants[{i}].name", f"duplicate variant name {name!r}")
+    recipe = dataclasses.replace(recipe, variants=variants)
     _check_metrics(recipe)
     return recipe
 
@@ -191,45 +178,34 @@ def _check_metrics(recipe: Recipe) -> None:
             raise RecipeError(f"eval.metrics[{i}]", problem)
 
 
-def _variant_config(entry: Any, path: str, recipe: Recipe) -> VariantConfig:
-    """A [[variants]] table: name, models (labels; default all), length (default the largest
-    cutoff; at most eval.candidates) and a non-empty chain of reranker steps."""
-    if not isinstance(entry, dict):
-        raise RecipeError(path, "expected a table")
-    for key in entry:
-        if key not in _VARIANT_KEYS:
-            raise RecipeError(join(path, key), "unknown key" + nearest(key, _VARIANT_KEYS))
-    name = entry.get("name")
-    if not isinstance(name, str) or not name:
-        raise RecipeError(join(path, "name"), "required variant name (a string) is missing")
-    plain_name(name, join(path, "name"))  # rows are labelled MODEL+name: no '+' either
+def _variant_config(
+    variant: VariantConfig, table: dict[str, Any], path: str, recipe: Recipe
+) -> VariantConfig:
+    """A variant with its defaults filled where its `table` leaves them out: models (every
+    model and the ranker) and length (the largest cutoff; at most eval.candidates)."""
     labels = [m.label for m in recipe.models] + ([recipe.ranker.label] if recipe.ranker else [])
-    chosen = coerce(tuple[str, ...], entry.get("models", labels), join(path, "models"))
+    chosen = variant.models if "models" in table else tuple(labels)
     for i, label in enumerate(chosen):
         if label not in labels:
             raise RecipeError(
                 join(join(path, "models"), i),
                 f"no model labelled {label!r}" + nearest(label, labels),
             )
-    length = coerce(int, entry.get("length", max(recipe.eval.cutoffs)), join(path, "length"))
+    length = variant.length if "length" in table else max(recipe.eval.cutoffs)
     if not 1 <= length <= recipe.eval.candidates:
         raise RecipeError(
             join(path, "length"),
             f"must be between 1 and eval.candidates ({recipe.eval.candidates}), got {length}",
         )
-    chain = entry.get("chain")
-    if not isinstance(chain, list) or not chain:
-        raise RecipeError(join(path, "chain"), "expected a non-empty array of steps")
-    steps = tuple(
-        _step_config(step, join(join(path, "chain"), i), recipe) for i, step in enumerate(chain)
-    )
-    return VariantConfig(name=name, chain=steps, models=tuple(chosen), length=length)
+    for i, step in enumerate(variant.chain):
+        _check_step(step, join(join(path, "chain"), i), recipe)
+    return dataclasses.replace(variant, models=chosen, length=length)
 
 
-def _ranker_config(entry: Any, recipe: Recipe) -> RankerConfig:
+def _ranker_config(recipe: Recipe) -> RankerConfig:
     """The [ranker] table: generators are model labels, features and label terms known names
-    (`group:NAME` from [groups]), the row label a new plain name, length at most the pool."""
-    config = build(RankerConfig, entry, "ranker")
+    (`group:NAME` from [groups]), the row label a new name, length at most the pool."""
+    config = recipe.ranker
     labels = [m.label for m in recipe.models]
     groups = [f"group:{g}" for g in recipe.groups]
     for i, label in enumerate(config.generators):
@@ -254,7 +230,6 @@ def _ranker_config(entry: Any, recipe: Recipe) -> RankerConfig:
                 f"ranker.labels.weights.{term}",
                 f"unknown label term {term!r}" + nearest(term, valid),
             )
-    plain_name(config.label, "ranker.label")  # a row label, like a model's
     if config.label in labels:
         raise RecipeError("ranker.label", f"{config.label!r} is already a model's label")
     pool = recipe.eval.candidates * len(config.generators)
@@ -268,32 +243,9 @@ def _ranker_config(entry: Any, recipe: Recipe) -> RankerConfig:
     return dataclasses.replace(config, length=length)
 
 
-def _step_config(entry: Any, path: str, recipe: Recipe) -> StepConfig:
-    """{ reranker = "mmr", lambda = 0.3, ... } -> StepConfig; keys are the params' field names
-    (a trailing underscore dropped: `lambda_` is written `lambda`)."""
-    if not isinstance(entry, dict):
-        raise RecipeError(path, 'expected a table like { reranker = "mmr", lambda = 0.5 }')
-    name = entry.get("reranker")
-    if not isinstance(name, str):
-        raise RecipeError(join(path, "reranker"), "required reranker name (a string) is missing")
-    if name not in RERANKER_PARAMS:
-        raise RecipeError(
-            join(path, "reranker"), f"unknown reranker {name!r}" + nearest(name, RERANKER_PARAMS)
-        )
-    cls = RERANKER_PARAMS[name]
-    fields = {f.name.rstrip("_"): f.name for f in dataclasses.fields(cls)}
-    params = {}
-    for key, value in entry.items():
-        if key == "reranker":
-            continue
-        if key not in fields:
-            raise RecipeError(join(path, key), "unknown key" + nearest(key, fields))
-        params[fields[key]] = value
-    try:
-        config = build(cls, params, path)
-    except RecipeError as error:
-        toml_path = error.path.replace(".lambda_", ".lambda")
-        raise RecipeError(toml_path, str(error).removeprefix(f"{error.path}: ")) from None
+def _check_step(step: StepConfig, path: str, recipe: Recipe) -> None:
+    """A step's names that point elsewhere in the recipe: its group, its blend objectives."""
+    config = step.params
     group = getattr(config, "group", None)
     known = [*recipe.groups, *getattr(type(config), "BUILTIN_GROUPS", ())]
     if group is not None and group not in known:
@@ -312,28 +264,11 @@ def _step_config(entry: Any, path: str, recipe: Recipe) -> StepConfig:
             join(join(path, "weights"), objective),
             f"unknown objective {objective!r}" + nearest(objective, valid),
         )
-    return StepConfig(reranker=name, params=config)
 
 
 def model_config(entry: Any, path: str) -> ModelConfig:
-    if not isinstance(entry, dict):
-        raise RecipeError(path, "expected a table")
-    for key in entry:
-        if key not in _MODEL_KEYS:
-            raise RecipeError(join(path, key), "unknown key" + nearest(key, _MODEL_KEYS))
-    name = entry.get("name")
-    if not isinstance(name, str):
-        raise RecipeError(join(path, "name"), "required model name (a string) is missing")
-    if name not in model_names():
-        raise RecipeError(
-            join(path, "name"), f"unknown model {name!r}" + nearest(name, model_names())
-        )
-    label = entry.get("label", name)
-    if not isinstance(label, str):
-        raise RecipeError(join(path, "label"), "expected a string")
-    plain_name(label, join(path, "label"))  # RecBole writes under RUN/models/<label>
-    params = build(model_params_class(name), entry.get("params", {}), join(path, "params"))
-    return ModelConfig(name=name, label=label, params=params)
+    """A [[models]] table (`rank ope` reads its models with this too)."""
+    return build(ModelEntry, entry, path)
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:

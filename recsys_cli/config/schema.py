@@ -1,14 +1,35 @@
-"""The recipe schema: one frozen dataclass per section, validated from TOML by `config.loader`."""
+"""The recipe schema: one frozen dataclass per section, validated from TOML by pydantic
+(`config.validate.build`); `config.loader` adds the checks that span sections."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+import dataclasses
+from typing import Annotated, Any, Literal
 
+import pydantic
+from pydantic import Field
+
+from recsys_cli.config.rerankers import (  # noqa: F401 (re-exported: the recipe's rerank steps)
+    RERANKER_PARAMS,
+    BlendParams,
+    CalibrationParams,
+    DPPParams,
+    FairExposureParams,
+    MMRParams,
+    ProviderCapParams,
+    QuotaParams,
+    RerankStep,
+    SpacingParams,
+    StepConfig,
+    XQuADParams,
+)
+from recsys_cli.config.tagged import tagged_union
+from recsys_cli.config.validate import SECTION, PlainName, section
 from recsys_cli.metrics import ACCURACY
+from recsys_cli.models.registry import model_class, model_names
 
 
-@dataclass(frozen=True)
+@section
 class ColumnMap:
     """Column names of a local interactions file; timestamp and weight may be absent."""
 
@@ -18,18 +39,18 @@ class ColumnMap:
     weight: str | None = None
 
 
-@dataclass(frozen=True)
+@section
 class DatasetConfig:
     """A catalog dataset by name, or a local CSV/Parquet file when `path` is set."""
 
-    name: str = "ml-100k"
+    name: PlainName = "ml-100k"  # a folder of the data dir
     path: str | None = None
     separator: str = ","
-    columns: ColumnMap = field(default_factory=ColumnMap)
+    columns: ColumnMap = dataclasses.field(default_factory=ColumnMap)
     items_path: str | None = None
 
 
-@dataclass(frozen=True)
+@section
 class FilterConfig:
     """Rating threshold, binarisation and iterative k-core, applied in that order."""
 
@@ -46,7 +67,7 @@ class FilterConfig:
 SplitKind = Literal["temporal", "leave_last", "random", "users"]
 
 
-@dataclass(frozen=True)
+@section
 class SplitConfig:
     """How interactions become train / validation / test.
 
@@ -89,7 +110,7 @@ class SplitConfig:
             raise ValueError("evaluate_on = 'validation' needs validation > 0")
 
 
-@dataclass(frozen=True)
+@section
 class ModelConfig:
     """One model: registry `name`, display `label` (unique in the recipe) and validated params."""
 
@@ -98,7 +119,30 @@ class ModelConfig:
     params: Any
 
 
-@dataclass(frozen=True)
+def model_table(name: str) -> type:
+    """The TOML table of a `name` model: `name`, `label` (default: the name) and its params."""
+    cls = model_class(name)
+    namespace = {
+        "__annotations__": {"name": Literal[name], "label": PlainName | None, "params": cls.Params},
+        "__doc__": cls.__doc__,
+        "label": None,
+        "params": dataclasses.field(default_factory=cls.Params),
+    }
+    table = type(cls.__name__.removesuffix("Model") + "Model", (), namespace)
+    return pydantic.dataclasses.dataclass(table, frozen=True, config=SECTION)
+
+
+# A [[models]] entry: the registry name picks the params' type.
+ModelEntry = tagged_union(
+    "name",
+    "model",
+    {name: model_table(name) for name in model_names()},
+    ModelConfig,
+    lambda table: ModelConfig(table.name, table.label or table.name, table.params),
+)
+
+
+@section
 class EvalConfig:
     """Cutoffs and metrics, the candidate depth N each model returns, and how many users are
     scored at once (0: as many as fit 2^25 scores, i.e. 128 MiB of float32 per block)."""
@@ -123,7 +167,7 @@ class EvalConfig:
             )
 
 
-@dataclass(frozen=True)
+@section
 class GroupConfig:
     """An item group defined from data; exactly one kind.
 
@@ -167,159 +211,7 @@ class GroupConfig:
             raise ValueError(f"popularity_below must be in (0, 1], got {self.popularity_below}")
 
 
-def _unit(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-
-
-Similarity = Literal["genres", "factors", "artist"]
-
-
-@dataclass(frozen=True)
-class MMRParams:
-    """Maximal Marginal Relevance; similarity = cosine of genre multi-hot, ALS item factors, or
-    same artist (one-hot artist vectors)."""
-
-    lambda_: float = 0.5
-    similarity: Similarity = "genres"
-
-    def __post_init__(self) -> None:
-        _unit("lambda", self.lambda_)
-
-
-@dataclass(frozen=True)
-class DPPParams:
-    """DPP fast greedy MAP; theta trades relevance (1) against diversity (0)."""
-
-    theta: float = 0.5
-    window: int | None = None
-    similarity: Similarity = "genres"
-
-    def __post_init__(self) -> None:
-        _unit("theta", self.theta)
-        if self.window is not None and self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}")
-
-
-@dataclass(frozen=True)
-class CalibrationParams:
-    """Steck's calibrated reranking over the items' genres."""
-
-    lambda_: float = 0.5
-
-    def __post_init__(self) -> None:
-        _unit("lambda", self.lambda_)
-
-
-@dataclass(frozen=True)
-class XQuADParams:
-    """Popularity-aware xQuAD; tail = items outside the head covering head_share of training."""
-
-    lambda_: float = 0.5
-    variant: Literal["binary", "smooth"] = "binary"
-    head_share: float = 0.8
-
-    def __post_init__(self) -> None:
-        _unit("lambda", self.lambda_)
-        _unit("head_share", self.head_share)
-
-
-@dataclass(frozen=True)
-class FairExposureParams:
-    """FA*IR prefix quotas for the items of `group` (a name from [groups])."""
-
-    group: str
-    p: float = 0.5
-    alpha: float = 0.1
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.p < 1.0:
-            raise ValueError(f"p must be in (0, 1), got {self.p}")
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-
-
-@dataclass(frozen=True)
-class ProviderCapParams:
-    """At most max_per items per value of an item column (artist by default)."""
-
-    column: str = "artist"
-    max_per: int = 2
-
-    def __post_init__(self) -> None:
-        if self.max_per < 1:
-            raise ValueError(f"max_per must be >= 1, got {self.max_per}")
-
-
-@dataclass(frozen=True)
-class SpacingParams:
-    """At least `gap` positions between items sharing a value of an item column."""
-
-    column: str = "artist"
-    gap: int = 1
-
-    def __post_init__(self) -> None:
-        if self.gap < 0:
-            raise ValueError(f"gap must be >= 0, got {self.gap}")
-
-
-@dataclass(frozen=True)
-class BlendParams:
-    """Weighted (or Chebyshev) sum of per-user normalised objectives.
-
-    Objectives: relevance (model score), novelty (-log2 of the item's training user share),
-    popularity (training users), group:NAME (1 for items of group NAME, else 0).
-    """
-
-    weights: dict[str, float] = field(default_factory=lambda: {"relevance": 1.0})
-    norm: Literal["minmax", "rank", "zscore"] = "minmax"
-    mode: Literal["weighted", "chebyshev"] = "weighted"
-
-    def __post_init__(self) -> None:
-        if not self.weights:
-            raise ValueError("weights must name at least one objective")
-        if any(w < 0 for w in self.weights.values()) or not any(self.weights.values()):
-            raise ValueError("weights must be >= 0 and not all 0")
-
-
-# Recipe name -> params class; `rerank.stage` maps the same names to the kernels.
-@dataclass(frozen=True)
-class QuotaParams:
-    """At least ceil(share * r) of every top-r prefix from `group`: a name from [groups] or
-    "discovery" (items whose artist is new to the user, per user)."""
-
-    BUILTIN_GROUPS: ClassVar[tuple[str, ...]] = ("discovery",)
-
-    share: float
-    group: str = "discovery"
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"share must be in [0, 1], got {self.share}")
-
-
-RERANKER_PARAMS: dict[str, type] = {
-    "mmr": MMRParams,
-    "dpp": DPPParams,
-    "calibration": CalibrationParams,
-    "xquad": XQuADParams,
-    "fair_exposure": FairExposureParams,
-    "provider_cap": ProviderCapParams,
-    "spacing": SpacingParams,
-    "blend": BlendParams,
-    "quota": QuotaParams,
-}
-
-
-@dataclass(frozen=True)
-class StepConfig:
-    """One step of a rerank chain: a registered reranker and its validated params."""
-
-    reranker: str
-    params: Any
-
-
-@dataclass(frozen=True)
+@section
 class VariantConfig:
     """A named rerank chain applied to some models' candidates; rows are labelled MODEL+name.
 
@@ -327,8 +219,8 @@ class VariantConfig:
     the largest cutoff) when the recipe leaves them out.
     """
 
-    name: str
-    chain: tuple[StepConfig, ...]
+    name: PlainName  # rows are labelled MODEL+name: no '+' either
+    chain: Annotated[tuple[RerankStep, ...], Field(min_length=1)]
     models: tuple[str, ...] = ()
     length: int = 0
 
@@ -354,7 +246,7 @@ RANKER_FEATURES: dict[str, str | None] = {
 RANKER_LABEL_TERMS: dict[str, str | None] = {"discovery": "artist"}
 
 
-@dataclass(frozen=True)
+@section
 class RankerParams:
     """LightGBM LambdaMART hyperparameters (Burges, MSR-TR-2010-82); `truncation_level` is
     lambdarank_truncation_level (list positions whose pairs carry gradient)."""
@@ -384,13 +276,13 @@ class RankerParams:
             raise ValueError(f"lambda_l2 must be >= 0, got {self.lambda_l2}")
 
 
-@dataclass(frozen=True)
+@section
 class RankerLabels:
     """The gain of a pooled (user, item) pair: rel + sum_k w_k t_k (apply_to = "all") or
     rel * (1 + sum_k w_k t_k) ("relevant": business terms count only on relevant items); rel = 1
     when the pair is in the label window, t_k in {0, 1} (discovery, group:NAME)."""
 
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
     apply_to: Literal["all", "relevant"] = "all"
 
     def __post_init__(self) -> None:
@@ -398,7 +290,7 @@ class RankerLabels:
             raise ValueError("label weights must be >= 0")
 
 
-@dataclass(frozen=True)
+@section
 class RankerConfig:
     """The two-stage ranker: pool the top-N candidates of the `generators` (model labels), learn
     LambdaMART on labels from a window carved off the end of the training part (`validation`:
@@ -406,13 +298,13 @@ class RankerConfig:
     labelled `label`; lists hold `length` items (the loader fills eval.candidates)."""
 
     generators: tuple[str, ...]
-    label: str = "LTR"
+    label: PlainName = "LTR"  # a row label, like a model's
     features: tuple[str, ...] = ("score", "rank", "popularity", "user_activity")
     validation: float = 0.2
     length: int = 0
     threads: int = 1
-    labels: RankerLabels = field(default_factory=RankerLabels)
-    params: RankerParams = field(default_factory=RankerParams)
+    labels: RankerLabels = dataclasses.field(default_factory=RankerLabels)
+    params: RankerParams = dataclasses.field(default_factory=RankerParams)
 
     def __post_init__(self) -> None:
         if not self.generators:
@@ -428,7 +320,7 @@ class RankerConfig:
 MAX_SEED = 2**32 - 1
 
 
-@dataclass(frozen=True)
+@section
 class Recipe:
     """A whole experiment: data, split, models, evaluation and the seed.
 
@@ -437,15 +329,15 @@ class Recipe:
     """
 
     name: str
-    models: tuple[ModelConfig, ...]
+    models: Annotated[tuple[ModelEntry, ...], Field(min_length=1)]
     description: str = ""
     seed: int = 42
     seeds: tuple[int, ...] = ()
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    groups: dict[str, GroupConfig] = field(default_factory=dict)
+    dataset: DatasetConfig = dataclasses.field(default_factory=DatasetConfig)
+    filter: FilterConfig = dataclasses.field(default_factory=FilterConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    groups: dict[str, GroupConfig] = dataclasses.field(default_factory=dict)
     variants: tuple[VariantConfig, ...] = ()
     ranker: RankerConfig | None = None
 

@@ -1,24 +1,39 @@
-"""Build frozen dataclasses from parsed TOML, failing with the key path and the nearest valid name."""
+"""Validate parsed TOML against the config types with pydantic, failing with the key path and
+the nearest valid name (`config.messages` turns pydantic's errors into one RecipeError)."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
+import functools
+import json
 import re
-import types
 import typing
-from typing import Any, Literal, Union
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import AfterValidator, ConfigDict, WithJsonSchema
 
 from recsys_cli.errors import RecipeError
 
-_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+# Every recipe section: unknown keys are errors, numbers are finite, and Python code may build
+# a section by field name (`MMRParams(lambda_=0.3)`) while TOML gives the alias (`lambda`).
+SECTION = ConfigDict(
+    extra="forbid",
+    allow_inf_nan=False,
+    validate_by_name=True,
+    validate_by_alias=True,
+    defer_build=True,
+)
 _NAME_CHAR = re.compile(r"[A-Za-z0-9._-]")
 PLAIN_NAME_MAX = 100
 PLAIN_NAME_RULE = (
     "use letters, digits, '.', '_' and '-', starting with a letter or digit "
     f"(at most {PLAIN_NAME_MAX} characters)"
 )
+# The same rule for editors (JSON Schema, with maxLength): no lookahead, which not every
+# validator's regular expressions have; `name_problem` is None exactly when both hold.
+PLAIN_NAME_PATTERN = r"^[A-Za-z0-9](\.?[A-Za-z0-9_-])*\.?$"
 
 
 def name_problem(name: str) -> str | None:
@@ -38,6 +53,21 @@ def name_problem(name: str) -> str | None:
     if not name[0].isalnum():
         return f"starts with {name[0]!r}"
     return None
+
+
+def _plain(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} {problem}; {PLAIN_NAME_RULE}")
+    return value
+
+
+# A string that becomes a folder name (a model label, a variant name, dataset.name).
+PlainName = Annotated[
+    str,
+    AfterValidator(_plain),
+    WithJsonSchema({"type": "string", "pattern": PLAIN_NAME_PATTERN, "maxLength": PLAIN_NAME_MAX}),
+]
 
 
 def plain_name(value: str, path: str) -> str:
@@ -63,86 +93,47 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def build(cls: type, data: Any, path: str = "") -> Any:
-    """Validate `data` (a TOML table) against dataclass `cls`; return a frozen instance."""
-    if not isinstance(data, dict):
-        raise RecipeError(path, f"expected a table, got {_describe(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in fields:
-            raise RecipeError(join(path, key), "unknown key" + nearest(key, fields))
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, field in fields.items():
-        if name in data:
-            values[name] = coerce(hints[name], data[name], join(path, name))
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise RecipeError(join(path, name), "required key is missing")
+def build(hint: Any, data: Any, path: str = "") -> Any:
+    """Validate `data` (parsed TOML) against `hint` (a config dataclass, or any type built of
+    them); a RecipeError naming the key path under `path` when it does not fit.
+
+    Values are checked as JSON is in pydantic's strict mode: 1.0 is not an integer, true is not
+    1, "2" is not a number; a table becomes a dataclass and an array a tuple."""
+    from recsys_cli.config.messages import recipe_error
+
     try:
-        return cls(**values)
-    except ValueError as error:  # cross-field checks in __post_init__
-        raise RecipeError(path, str(error)) from None
+        text = json.dumps({"value": data}, allow_nan=True)
+    except TypeError:  # a TOML date or time: no field takes one
+        where, value = _first_odd(data, path)
+        raise RecipeError(
+            where, f"{value} is a TOML date/time; write it as a quoted string"
+        ) from None
+    try:
+        return _root(hint).validate_json(text, strict=True, by_alias=True, by_name=False).value
+    except pydantic.ValidationError as error:
+        raise recipe_error(error, hint, path) from None
 
 
-def coerce(hint: Any, value: Any, path: str) -> Any:
-    """Check one value against a type hint (dataclass, Literal, Optional, tuple, dict, scalar)."""
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, path)
-    if origin is Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            shown = repr(value) if isinstance(value, str) else _describe(value)
-            raise RecipeError(
-                path, f"{shown} is not valid" + nearest(str(value), map(str, allowed))
-            )
-        return value
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return coerce(option, value, path)
-            except RecipeError as error:
-                errors.append(error)
-        raise errors[0]
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise RecipeError(path, f"expected a list, got {_describe(value)}")
-        (item_hint, _) = typing.get_args(hint)
-        return tuple(coerce(item_hint, item, join(path, i)) for i, item in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecipeError(path, f"expected a table, got {_describe(value)}")
-        _, value_hint = typing.get_args(hint)
-        return {k: coerce(value_hint, v, join(path, k)) for k, v in value.items()}
-    if hint is Any:
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, float) and not math.isfinite(value):
-        raise RecipeError(path, f"expected a finite number, got {value}")
-    if hint in _TYPE_NAMES:
-        if isinstance(value, bool) != (hint is bool) or not isinstance(value, hint):
-            raise RecipeError(path, f"expected {_TYPE_NAMES[hint]}, got {_describe(value)}")
-        return value
-    raise TypeError(f"unsupported type hint {hint!r} at {path}")  # a schema bug, not user input
+@functools.cache
+def _root(hint: Any) -> pydantic.TypeAdapter:
+    """A TypeAdapter of a one-field dataclass holding `hint`: plain dataclasses inside it (model
+    params, the OPE and tune tables) take SECTION's settings from it."""
+    root = pydantic.dataclasses.dataclass(
+        type("Root", (), {"__annotations__": {"value": hint}}), config=SECTION
+    )
+    return pydantic.TypeAdapter(root)
 
 
-def _describe(value: Any) -> str:
-    kinds = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }
-    return f"{kinds.get(type(value), type(value).__name__)} ({value!r})"
+def _first_odd(data: Any, path: str) -> tuple[str | None, Any]:
+    """The first value of a TOML tree that JSON cannot hold (a date or time), with its path."""
+    if isinstance(data, dict | list | tuple):
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        for key, value in items:
+            found = _first_odd(value, join(path, key))
+            if found[0] is not None:
+                return found
+        return None, None
+    return (None, None) if isinstance(data, str | int | float | None) else (path, data)
 
 
 def to_plain(value: Any) -> Any:
@@ -153,8 +144,13 @@ def to_plain(value: Any) -> Any:
             for f in dataclasses.fields(value)
             if getattr(value, f.name) is not None
         }
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, tuple | list):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: to_plain(v) for k, v in value.items() if v is not None}
     return value
+
+
+def section(cls: type) -> type:
+    """A recipe section: a frozen dataclass that pydantic validates (settings: SECTION)."""
+    return pydantic.dataclasses.dataclass(cls, frozen=True, config=SECTION)
