@@ -95,34 +95,36 @@ def _value(value) -> str:
 
 
 def _render(result: dict) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
+
+    from recsys_cli.results.report import fit_tables
 
     metrics = result["metrics"]
     fitted = "refit on training + validation" if result["refit"] else "fitted on training only"
     goals = ", ".join(f"{o['direction']} {o['metric']}" for o in result["objectives"])
     subject = f" subject to {' and '.join(result['constraints'])}" if result["constraints"] else ""
-    table = Table(
-        title=f"tune {result['recipe']}: {goals}{subject}  ({result['study_dir']})",
-        title_justify="left",
-        caption=f"validation: the trial's score; test: read once, {fitted}"
+    chosen = [row for config in result["configurations"] for row in config["rows"]]
+    keys = list(dict.fromkeys(key for row in chosen for key in row["params"]))
+    shorts = [_short(key) for key in keys]
+    headers = ["row", "trial"]
+    headers += [s if shorts.count(s) == 1 else k for k, s in zip(keys, shorts, strict=True)]
+    headers += [f"{metric} {part}" for metric in metrics for part in ("val", "test")]
+    rows = []
+    for row in chosen:
+        cells = [row["row"], str(row["trial"])]
+        cells += [_value(row["params"][key]) if key in row["params"] else "" for key in keys]
+        for metric in metrics:
+            cells += [f"{row['validation'][metric]:.4f}", f"{row['test'][metric]['mean']:.4f}"]
+        rows.append(([Text(cell) for cell in cells], None))
+    title = f"tune {result['recipe']}: {goals}{subject}  ({result['study_dir']})"
+    for table in fit_tables(headers, rows, console.width, fixed=2, title=title):
+        console.print(table)
+    console.print(
+        f"validation: the trial's score; test: read once, {fitted}"
         + ("; test runs reused (the choice did not change)" if result["test_reused"] else ""),
-        caption_justify="left",
+        highlight=False,
+        markup=False,
     )
-    for column in ("row", "trial", "parameters"):
-        table.add_column(column, overflow="fold")
-    for metric in metrics:
-        table.add_column(f"{escape(metric)} val", justify="right")
-        table.add_column(f"{escape(metric)} test", justify="right")
-    for config in result["configurations"]:
-        for row in config["rows"]:
-            params = ", ".join(f"{_short(k)}={_value(v)}" for k, v in row["params"].items())
-            cells = [escape(row["row"]), str(row["trial"]), escape(params)]
-            for metric in metrics:
-                test = row["test"][metric]
-                cells += [f"{row['validation'][metric]:.4f}", f"{test['mean']:.4f}"]
-            table.add_row(*cells)
-    console.print(table)
     for study in result["studies"]:
         states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(study["trials"].items()))
         ran = result["ran"].get(study["name"], 0)
