@@ -1,1 +1,2 @@
-"""Recipe schema (frozen dataclasses) and the TOML loader with key-path errors."""
+"""Recipe schema (frozen pydantic dataclasses), the TOML loader with key-path errors, and the
+recipe's JSON Schema (`rank schema`)."""
