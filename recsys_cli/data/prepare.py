@@ -18,13 +18,16 @@ class Indexed:
     """Interactions with `user_idx`/`item_idx` columns and the vocabularies mapping them back.
 
     `user_ids[u]` and `item_ids[i]` are the dataset's original ids; `items` holds the metadata of
-    the indexed items in index order.
+    the indexed items in index order. `interactions` is a scan when the dataset's is one (its
+    rows are read when the split collects its parts), else a DataFrame; `n_interactions` is its
+    row count either way.
     """
 
-    interactions: pl.DataFrame
+    interactions: pl.DataFrame | pl.LazyFrame
     user_ids: pl.Series
     item_ids: pl.Series
     items: pl.DataFrame
+    n_interactions: int
 
     @property
     def n_users(self) -> int:
@@ -35,51 +38,89 @@ class Indexed:
         return len(self.item_ids)
 
 
-def apply_filters(frame: pl.DataFrame, config: FilterConfig) -> pl.DataFrame:
-    """Keep weight >= min_rating, set weights to 1 when binarising, then repeat the k-core until
-    it is stable (k-core counts events; `to_csr(binary=True)` makes repeated pairs one 1)."""
-    if config.min_rating is not None:
-        frame = frame.filter(pl.col("weight") >= config.min_rating)
-    if config.binarize:
-        frame = frame.with_columns(pl.lit(1.0).alias("weight"))
-    while config.min_user_interactions > 1 or config.min_item_interactions > 1:
-        before = frame.height
-        frame = frame.filter(
-            (pl.len().over("user") >= config.min_user_interactions)
-            & (pl.len().over("item") >= config.min_item_interactions)
-        )
-        if frame.height == before:
-            break
-    return frame
-
-
 def index_dataset(dataset: Dataset, config: FilterConfig) -> Indexed:
-    """Filter the dataset and give users and items contiguous indices (sorted original ids)."""
-    frame = apply_filters(dataset.interactions, config)
-    if frame.height == 0:
+    """Filter the dataset and give users and items contiguous indices (sorted original ids).
+
+    Filters: keep weight >= min_rating, set weights to 1 when binarising, then repeat the k-core
+    until it is stable (k-core counts events; `to_csr(binary=True)` makes repeated pairs one 1).
+    The interactions are read in streaming passes: their distinct ids, then for a k-core the
+    rows' integer codes (8 bytes a row); no id is held as text per row.
+
+    The k-core keeps exactly the rows whose user and item survive it (a row leaves only when
+    its user's or its item's count falls short, and counts only fall), so the indexed rows are
+    the filtered ones whose ids are in the final vocabularies: one more filter of the scan."""
+    rows = dataset.interactions.lazy()
+    if config.min_rating is not None:
+        rows = rows.filter(pl.col("weight") >= config.min_rating)
+    if config.binarize:
+        rows = rows.with_columns(pl.lit(1.0).alias("weight"))
+    user_ids, item_ids, count = pl.collect_all(
+        [
+            rows.select(pl.col("user").unique().sort()),
+            rows.select(pl.col("item").unique().sort()),
+            rows.select(pl.len()),
+        ],
+        engine="streaming",
+    )
+    user_ids, item_ids, n_rows = user_ids["user"], item_ids["item"], int(count.item())
+    frame = rows
+    if config.min_user_interactions > 1 or config.min_item_interactions > 1:
+        user_ids, item_ids, kept = _k_core(rows, user_ids, item_ids, config)
+        if kept < n_rows:
+            frame = rows.filter(codes(pl.col("user"), user_ids).is_not_null())
+            frame = frame.filter(codes(pl.col("item"), item_ids).is_not_null())
+            n_rows = kept
+    if n_rows == 0:
         raise DataError(f"dataset {dataset.name!r}: no interactions left after filtering")
-    user_ids, user_idx = vocabulary(frame["user"])
-    item_ids, item_idx = vocabulary(frame["item"])
-    frame = frame.with_columns(user_idx.alias("user_idx"), item_idx.alias("item_idx"))
+    frame = frame.with_columns(
+        codes(pl.col("user"), user_ids).alias("user_idx"),
+        codes(pl.col("item"), item_ids).alias("item_idx"),
+    )
+    if isinstance(dataset.interactions, pl.DataFrame):
+        frame = frame.collect()
     items = pl.DataFrame({"item": item_ids, "item_idx": np.arange(len(item_ids), dtype=np.int32)})
     metadata = items.join(dataset.items, on="item", how="left").sort("item_idx").drop("item_idx")
-    return Indexed(frame, user_ids, item_ids, metadata)
+    return Indexed(frame, user_ids, item_ids, metadata, n_rows)
 
 
-def vocabulary(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """(sorted distinct ids, each row's Int32 index into them), without joining the rows: text
-    ids through an Enum of the sorted vocabulary (its codes are the indices), integer ids
-    spanning a range up to 4 times the rows (at least 2^24) through a lookup table."""
-    vocab = ids.unique().sort()
-    if ids.dtype == pl.Utf8:
-        codes = ids.cast(pl.Enum(vocab)).to_physical()
-    elif ids.dtype.is_integer() and int(vocab[-1]) - int(vocab[0]) < max(4 * len(ids), 1 << 24):
-        table = np.zeros(int(vocab[-1]) - int(vocab[0]) + 1, dtype=np.int32)
-        table[vocab.to_numpy() - vocab[0]] = np.arange(len(vocab), dtype=np.int32)
-        codes = table[ids.to_numpy() - vocab[0]]
-    else:
-        codes = vocab.search_sorted(ids)
-    return vocab, pl.Series(codes, dtype=pl.Int32)
+def _k_core(
+    rows: pl.LazyFrame, user_ids: pl.Series, item_ids: pl.Series, config: FilterConfig
+) -> tuple[pl.Series, pl.Series, int]:
+    """(users, items, rows) left by the iterative k-core of `rows`, computed on their codes."""
+    coded = rows.select(
+        codes(pl.col("user"), user_ids).alias("u"), codes(pl.col("item"), item_ids).alias("i")
+    )
+    coded = coded.collect(engine="streaming")
+    users, items = (coded.to_series(n).to_numpy() for n in (0, 1))
+    del coded
+    while True:
+        kept = (np.bincount(users, minlength=len(user_ids)) >= config.min_user_interactions)[
+            users
+        ] & (np.bincount(items, minlength=len(item_ids)) >= config.min_item_interactions)[items]
+        if kept.all():
+            break
+        users, items = users[kept], items[kept]
+    alive_users = np.bincount(users, minlength=len(user_ids)) > 0
+    alive_items = np.bincount(items, minlength=len(item_ids)) > 0
+    return user_ids.filter(alive_users), item_ids.filter(alive_items), len(users)
+
+
+def codes(ids: pl.Expr, vocab: pl.Series) -> pl.Expr:
+    """Int32 position of each id in the sorted distinct `vocab` (null where it is absent): text
+    through an Enum of the vocabulary (its codes are the positions), integers through a lookup
+    table where they span a range at most 8 times the vocabulary's (or 2^24), else a hash map."""
+    if vocab.dtype == pl.Utf8:
+        return ids.cast(pl.Enum(vocab), strict=False).to_physical().cast(pl.Int32)
+    positions = np.arange(len(vocab), dtype=np.int32)
+    if len(vocab) and vocab.dtype.is_integer():
+        low, high = int(vocab[0]), int(vocab[-1])
+        if high - low < max(8 * len(vocab), 1 << 24):
+            ids = ids.cast(pl.Int64)
+            table = np.full(high - low + 1, -1, dtype=np.int32)
+            table[vocab.to_numpy() - low] = positions
+            found = pl.lit(pl.Series(table)).gather((ids - low).clip(0, high - low))
+            return pl.when((ids >= low) & (ids <= high) & (found >= 0)).then(found)
+    return ids.replace_strict(vocab, pl.Series(positions), default=None, return_dtype=pl.Int32)
 
 
 def positions(ids: pl.Series, vocab: pl.Series) -> pl.Series:

@@ -40,11 +40,19 @@ class Split:
         return "sha256:" + digest.hexdigest()
 
 
-def split(frame: pl.DataFrame, config: SplitConfig, seed: int) -> Split:
-    """Split indexed interactions as the config says and assemble fit / extra input / truth."""
+def split(frame: pl.DataFrame | pl.LazyFrame, config: SplitConfig, seed: int) -> Split:
+    """Split indexed interactions as the config says and assemble fit / extra input / truth.
+
+    `frame` may be a scan (`index_dataset` of a scanned dataset): a temporal split reads it in
+    streaming passes (its cut points, then each part), never holding more than the parts; the
+    per-user splits order all rows, so they collect it once."""
     notes: dict[str, int | str] = {}
-    parts = _SPLITTERS[config.kind](frame, config, np.random.default_rng(seed), notes)
+    parts = _SPLITTERS[config.kind](frame.lazy(), config, np.random.default_rng(seed), notes)
     return assemble(parts, config, notes)
+
+
+def _collect(frame: pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect(engine="streaming")
 
 
 def assemble(
@@ -76,47 +84,55 @@ def _future_in_training(fit: pl.DataFrame, truth: pl.DataFrame) -> int:
 
 
 def _temporal(
-    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+    frame: pl.LazyFrame, config: SplitConfig, rng, notes: dict
 ) -> dict[str, pl.DataFrame]:
     """Global cut: test = t >= t_test, validation = t_val <= t < t_test, train = t < t_val."""
-    _require_timestamps(frame, "temporal")
-    timestamps = frame["timestamp"]
-    if config.cutoff is not None:
-        t_test = _epoch_seconds(config.cutoff)
-    else:
-        t_test = int(timestamps.quantile(1.0 - config.test, "higher"))
-    before = timestamps.filter(timestamps < t_test)
-    if before.len() == 0:
-        raise DataError(f"temporal cut at {t_test}: no interaction lies before it")
-    t_val = (
-        int(before.quantile(1.0 - config.validation / (1.0 - config.test), "higher"))
-        if config.validation > 0
-        else t_test
-    )
     ts = pl.col("timestamp")
-    parts = {"train": frame.filter(ts < t_val), "test": frame.filter(ts >= t_test)}
+    stats = _collect(
+        frame.select(
+            ts.null_count().alias("missing"),
+            pl.len().alias("rows"),
+            ts.quantile(1.0 - config.test, "higher").alias("t_test"),
+        )
+    ).row(0, named=True)
+    _require_timestamps(stats["missing"], stats["rows"], "temporal")
+    t_test = _epoch_seconds(config.cutoff) if config.cutoff is not None else int(stats["t_test"])
+    share = 1.0 - config.validation / (1.0 - config.test)
+    before = _collect(
+        frame.filter(ts < t_test).select(pl.len().alias("rows"), ts.quantile(share, "higher"))
+    ).row(0, named=True)
+    if before["rows"] == 0:
+        raise DataError(f"temporal cut at {t_test}: no interaction lies before it")
+    t_val = int(before["timestamp"]) if config.validation > 0 else t_test
+    cuts = {"train": ts < t_val, "test": ts >= t_test}
     if config.validation > 0:
-        parts["validation"] = frame.filter((ts >= t_val) & (ts < t_test))
+        cuts["validation"] = (ts >= t_val) & (ts < t_test)
+    parts = {name: _collect(frame.filter(cut)) for name, cut in cuts.items()}
     if parts["test"].height == 0 or parts["train"].height == 0:
         raise DataError(f"temporal cut at {t_test} leaves an empty train or test part")
     if config.new_users == "fold_in":
         for name, cut in (("validation", t_val), ("test", t_test)):
             if name in parts:
+                known = _collect(frame.filter(ts < cut).select(pl.col("user_idx").unique()))
                 parts[f"{name}_input"], parts[name] = _fold_in_new_users(
-                    parts[name], frame.filter(ts < cut), config.fold_in, rng, notes, name
+                    parts[name], known["user_idx"], config.fold_in, rng, notes, name
                 )
     return parts
 
 
 def _fold_in_new_users(
-    part: pl.DataFrame, before: pl.DataFrame, fold_in: float, rng, notes: dict, name: str
+    part: pl.DataFrame, known: pl.Series, fold_in: float, rng, notes: dict, name: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(input, targets) of a held-out part: users with no interaction before the cut give their
-    earliest `fold_in` share (at least one; time ties in seeded random order) as input, as a
-    production system folds in a new user; everyone else keeps all their held-out targets."""
-    new = pl.Series(~np.isin(part["user_idx"].to_numpy(), before["user_idx"].to_numpy()))
-    ordered = _position_from_end(part.filter(new), rng).with_columns(
-        pl.len().over("user_idx").alias("_len")
+    """(input, targets) of a held-out part: users with no interaction before the cut (not in
+    `known`) give their earliest `fold_in` share (at least one; time ties in seeded random
+    order) as input, as a production system folds in a new user; everyone else keeps all their
+    held-out targets."""
+    new = pl.Series(~np.isin(part["user_idx"].to_numpy(), known.to_numpy()))
+    arrivals = part.filter(new)
+    ordered = _collect(
+        _position_from_end(arrivals.lazy(), arrivals.height, rng).with_columns(
+            pl.len().over("user_idx").alias("_len")
+        )
     )
     from_start = pl.col("_len") - 1 - pl.col("_pos")
     is_input = from_start < (pl.col("_len") * fold_in).round().clip(lower_bound=1)
@@ -128,12 +144,11 @@ def _fold_in_new_users(
     return given, pl.concat([part.filter(~new), targets])
 
 
-def _require_timestamps(frame: pl.DataFrame, kind: str) -> None:
-    missing = frame["timestamp"].null_count()
+def _require_timestamps(missing: int, rows: int, kind: str) -> None:
     if missing:
         raise DataError(
             f"split.kind = {kind!r} orders interactions in time, but {missing:,} of "
-            f"{frame.height:,} have no timestamp; use split.kind = 'random' or 'users'"
+            f"{rows:,} have no timestamp; use split.kind = 'random' or 'users'"
         )
 
 
@@ -147,13 +162,19 @@ def _epoch_seconds(text: str) -> int:
     return int(moment.timestamp())
 
 
-def _position_from_end(frame: pl.DataFrame, rng) -> pl.DataFrame:
+def _count(frame: pl.LazyFrame) -> tuple[int, int]:
+    """(rows without a timestamp, rows)."""
+    ts = pl.col("timestamp")
+    return _collect(frame.select(ts.null_count(), pl.len())).row(0)
+
+
+def _position_from_end(frame: pl.LazyFrame, n_rows: int, rng) -> pl.LazyFrame:
     """Each interaction's position counted from the user's latest (0 = last). Interactions with
     equal timestamps are ordered at random (seeded), not by item index, which would hold out the
     larger (on most datasets, less popular) item ids systematically."""
     canonical = frame.sort("user_idx", "item_idx", "timestamp", maintain_order=True)
     return (
-        canonical.with_columns(pl.Series("_key", rng.permutation(frame.height)))
+        canonical.with_columns(pl.Series("_key", rng.permutation(n_rows)))
         .sort("user_idx", "timestamp", "_key", nulls_last=False)
         .with_columns(
             (pl.len().over("user_idx") - 1 - pl.int_range(pl.len()).over("user_idx")).alias("_pos")
@@ -173,14 +194,17 @@ def _tied_at(ranked: pl.DataFrame, eligible: pl.Expr, position: int) -> int:
 
 
 def _leave_last(
-    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+    frame: pl.LazyFrame, config: SplitConfig, rng, notes: dict
 ) -> dict[str, pl.DataFrame]:
     """Per user: the last n interactions are test, the n before validation; users with no more
     than n (or 2n) interactions stay whole in train. Ties in time are cut in a seeded random
     order; notes count the users whose cut fell inside a tie."""
-    _require_timestamps(frame, "leave_last")
+    missing, n_rows = _count(frame)
+    _require_timestamps(missing, n_rows, "leave_last")
     held = config.n * (2 if config.validation > 0 else 1)
-    ranked = _position_from_end(frame, rng).with_columns(pl.len().over("user_idx").alias("_len"))
+    ranked = _collect(
+        _position_from_end(frame, n_rows, rng).with_columns(pl.len().over("user_idx").alias("_len"))
+    )
     eligible = pl.col("_len") > held
     pos = pl.col("_pos")
     notes["users_cut_inside_a_time_tie"] = _tied_at(ranked, eligible, config.n)
@@ -195,11 +219,11 @@ def _leave_last(
     return {name: part.drop("_pos", "_len") for name, part in parts.items()}
 
 
-def _random_order(frame: pl.DataFrame, rng, by: str) -> pl.DataFrame:
+def _random_order(frame: pl.LazyFrame, n_rows: int, rng, by: str) -> pl.DataFrame:
     """Shuffle rows reproducibly and number them within `by` (0-based) with the group size."""
-    keys = rng.permutation(frame.height)
-    return (
-        frame.sort("user_idx", "item_idx", "timestamp")
+    keys = rng.permutation(n_rows)
+    return _collect(
+        frame.sort("user_idx", "item_idx", "timestamp", maintain_order=True)
         .with_columns(pl.Series("_key", keys))
         .sort(by, "_key")
         .with_columns(
@@ -208,11 +232,9 @@ def _random_order(frame: pl.DataFrame, rng, by: str) -> pl.DataFrame:
     )
 
 
-def _random(
-    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
-) -> dict[str, pl.DataFrame]:
+def _random(frame: pl.LazyFrame, config: SplitConfig, rng, notes: dict) -> dict[str, pl.DataFrame]:
     """Per user, a random `test` share (rounded) is test and a `validation` share validation."""
-    shuffled = _random_order(frame, rng, "user_idx")
+    shuffled = _random_order(frame, _count(frame)[1], rng, "user_idx")
     n_test = (pl.col("_len") * config.test).round()
     n_val = (pl.col("_len") * config.validation).round()
     pos = pl.col("_pos")
@@ -226,21 +248,20 @@ def _random(
 
 
 def _held_out_users(
-    frame: pl.DataFrame, config: SplitConfig, rng, notes: dict
+    frame: pl.LazyFrame, config: SplitConfig, rng, notes: dict
 ) -> dict[str, pl.DataFrame]:
     """Strong generalization: held-out users; `fold_in` of each one's items is input, rest targets."""
-    users = frame["user_idx"].unique().sort().to_numpy()
+    users = _collect(frame.select(pl.col("user_idx").unique().sort()))["user_idx"].to_numpy()
     order = rng.permutation(users)
     n_test = int(round(config.test * len(users)))
     n_val = int(round(config.validation * len(users)))
-    group = np.zeros(frame["user_idx"].max() + 1, dtype=np.int8)
+    group = np.zeros(users[-1] + 1, dtype=np.int8)
     group[order[:n_test]] = 2
     group[order[n_test : n_test + n_val]] = 1
-    shuffled = _random_order(
-        frame.with_columns(pl.Series("_group", group[frame["user_idx"].to_numpy()])),
-        rng,
-        "user_idx",
+    grouped = frame.with_columns(
+        pl.lit(pl.Series(group)).gather(pl.col("user_idx")).alias("_group")
     )
+    shuffled = _random_order(grouped, _count(frame)[1], rng, "user_idx")
     is_input = pl.col("_pos") < (pl.col("_len") * config.fold_in).round().clip(lower_bound=1)
     parts = {"train": shuffled.filter(pl.col("_group") == 0)}
     for code, name in ((2, "test"), (1, "validation")):

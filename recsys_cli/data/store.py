@@ -36,7 +36,7 @@ from recsys_cli.data.catalog import (
     get_entry,
     sharing_storage,
 )
-from recsys_cli.data.dataset import Dataset
+from recsys_cli.data.dataset import Dataset, scan_parquet_interactions
 from recsys_cli.data.download import (
     Digest,
     download_file,
@@ -386,37 +386,65 @@ class DatasetStore:
         force: bool = False,
     ) -> Dataset:
         """The prepared dataset: downloaded (if allowed) and parsed on first use, then cached."""
+        with self._locked(entry):
+            record, parsed = self._ensure_prepared(entry, download, progress, force)
+            if parsed is not None:
+                return self._dataset(entry, record, *parsed)
+            return self._load(entry, record)
+
+    def scan(
+        self, entry: CatalogEntry, *, download: bool = True, progress: Progress = NO_PROGRESS
+    ) -> Dataset:
+        """The prepared dataset (prepared as by `prepare` when it is not yet) with its
+        interactions as a scan of their canonical columns: nothing of them is read here."""
+        with self._locked(entry):
+            record, parsed = self._ensure_prepared(entry, download, progress, force=False)
+            del parsed  # the parse's frames: the scan reads what it needs of the written table
+            folder = self.prepared_dir(entry)
+            try:
+                items = pl.read_parquet(folder / "items.parquet")
+                interactions = scan_parquet_interactions(folder / "interactions.parquet")
+                interactions.collect_schema()
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                raise _unreadable(folder, entry, exc) from exc
+        return self._dataset(entry, record, interactions, items)
+
+    def _ensure_prepared(
+        self, entry: CatalogEntry, download: bool, progress: Progress, force: bool
+    ) -> tuple[dict[str, Any], tuple[pl.DataFrame, pl.DataFrame] | None]:
+        """(the source record, the parsed (interactions, items) when they were parsed now, else
+        None): the source downloaded (if allowed) and the prepared tables written where they
+        are missing, stale or `force`d. The caller holds the dataset's lock."""
         entry.require_available()
         if entry.parser is None:
             raise DataError(f"dataset {entry.name!r} has no parser")
-        with self._locked(entry):
-            record = self._record(entry)
-            if not self._complete(record):
-                if not download:
-                    raise DataError(
-                        f"dataset {entry.name!r} is not in {self.root}: run `rank datasets "
-                        f"download {entry.name}` or `rank datasets import {entry.name} PATH`"
-                    )
-                self._download(entry, progress=progress, force=False)
-                progress.update(f"prepare {entry.name}")
-                progress.total(None)
-                record = self._record(entry)
-            if not force and self._prepared_meta(entry, record) is not None:
-                return self._load(entry, record)
-            self._extract(entry, record)
-            roots = [self.folder(entry) / "extracted", self.folder(entry) / "files"]
-            try:
-                interactions, items = entry.parser(SourceFiles(entry.name, roots))
-            except (pl.exceptions.PolarsError, ValueError) as error:  # ValueError: bad text too
-                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        record = self._record(entry)
+        if not self._complete(record):
+            if not download:
                 raise DataError(
-                    f"{self.folder(entry)}: the files of {entry.name!r} do not parse ({first}); "
-                    f"they are not its upstream files: import those (rank datasets import "
-                    f"{entry.name} PATH) or remove these (rank datasets remove {entry.name})"
-                ) from None
-            self._check_counts(entry, interactions, items)
-            self._write_prepared(entry, record, interactions, items)
-            return self._dataset(entry, record, interactions, items)
+                    f"dataset {entry.name!r} is not in {self.root}: run `rank datasets "
+                    f"download {entry.name}` or `rank datasets import {entry.name} PATH`"
+                )
+            self._download(entry, progress=progress, force=False)
+            progress.update(f"prepare {entry.name}")
+            progress.total(None)
+            record = self._record(entry)
+        if not force and self._prepared_meta(entry, record) is not None:
+            return record, None
+        self._extract(entry, record)
+        roots = [self.folder(entry) / "extracted", self.folder(entry) / "files"]
+        try:
+            interactions, items = entry.parser(SourceFiles(entry.name, roots))
+        except (pl.exceptions.PolarsError, ValueError) as error:  # ValueError: bad text too
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise DataError(
+                f"{self.folder(entry)}: the files of {entry.name!r} do not parse ({first}); "
+                f"they are not its upstream files: import those (rank datasets import "
+                f"{entry.name} PATH) or remove these (rank datasets remove {entry.name})"
+            ) from None
+        self._check_counts(entry, interactions, items)
+        self._write_prepared(entry, record, interactions, items)
+        return record, (interactions, items)
 
     def _extract(self, entry: CatalogEntry, record: dict[str, Any]) -> None:
         if record.get("origin") == "import-folder" or record.get("extracted_from") == record.get(
@@ -489,14 +517,15 @@ class DatasetStore:
             interactions = pl.read_parquet(folder / "interactions.parquet")
             items = pl.read_parquet(folder / "items.parquet")
         except (OSError, pl.exceptions.PolarsError) as exc:
-            raise DataError(
-                f"{folder}: prepared tables unreadable ({exc}); run `rank datasets prepare "
-                f"{entry.name} --force`"
-            ) from exc
+            raise _unreadable(folder, entry, exc) from exc
         return self._dataset(entry, record, interactions, items)
 
     def _dataset(
-        self, entry: CatalogEntry, record: dict, interactions: pl.DataFrame, items: pl.DataFrame
+        self,
+        entry: CatalogEntry,
+        record: dict,
+        interactions: pl.DataFrame | pl.LazyFrame,
+        items: pl.DataFrame,
     ) -> Dataset:
         return Dataset(
             name=entry.name,
@@ -554,6 +583,13 @@ class DatasetStore:
 
     def cached_entries(self, entries: list[CatalogEntry]) -> list[CatalogEntry]:
         return [e for e in entries if (self.folder(e) / "source.json").exists()]
+
+
+def _unreadable(folder: Path, entry: CatalogEntry, exc: BaseException) -> DataError:
+    return DataError(
+        f"{folder}: prepared tables unreadable ({exc}); run `rank datasets prepare "
+        f"{entry.name} --force`"
+    )
 
 
 def _files_to_import(folder: Path, warn: Callable[[str], None]) -> dict[str, Path]:
@@ -652,3 +688,10 @@ def load_catalog_dataset(
 ) -> Dataset:
     """The prepared catalog dataset `name`, downloaded and prepared on first use."""
     return DatasetStore(data_dir).prepare(get_entry(name), download=download, progress=progress)
+
+
+def scan_catalog_dataset(
+    name: str, data_dir: Path | None = None, *, progress: Progress = NO_PROGRESS
+) -> Dataset:
+    """`load_catalog_dataset` with the interactions as a scan of their canonical columns."""
+    return DatasetStore(data_dir).scan(get_entry(name), progress=progress)

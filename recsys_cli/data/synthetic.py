@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recsys_cli.data.dataset import Dataset
+from recsys_cli.data.dataset import Dataset, scan_parquet_interactions
 from recsys_cli.errors import DataError
 
 N_GENRES = 20
@@ -423,14 +423,15 @@ def remove(data_dir: Path, name: str) -> int:
 
 
 def load(data_dir: Path, name: str) -> Dataset | None:
-    """A saved synthetic dataset, or None when there is none of that name."""
+    """A saved synthetic dataset (its interactions as a scan of their canonical columns), or None
+    when there is none of that name."""
     folder = synthetic_dir(data_dir, name)
     if not (folder / "meta.json").is_file():
         return None
     meta = json.loads((folder / "meta.json").read_text())
     return Dataset(
         name,
-        pl.read_parquet(folder / "interactions.parquet"),
+        scan_parquet_interactions(folder / "interactions.parquet"),
         pl.read_parquet(folder / "items.parquet"),
         meta["checksum"],
         meta.get("source", f"SYNTHETIC generator {json.dumps(meta['spec'])}"),

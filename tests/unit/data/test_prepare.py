@@ -75,13 +75,19 @@ def test_binarize_makes_a_0_1_matrix_of_repeated_events(tmp_path, binarize):
     [
         pl.Series(["b", "a", "c", "a", "b"]),  # text: through an Enum of the vocabulary
         pl.Series([30, 10, 20, 10, -4]),  # a small range: a lookup table
-        pl.Series([10**15, 1, 5, 1, 10**15]),  # a huge range: a sorted search
+        pl.Series([10**15, 1, 5, 1, 10**15]),  # a huge range: a hash map
         pl.Series([3, 1, 2, 3, 3], dtype=pl.UInt32),
     ],
 )
-def test_vocabulary_indexes_rows_by_their_sorted_distinct_ids(ids):
-    from recsys_cli.data.prepare import vocabulary
+def test_codes_index_rows_by_their_sorted_distinct_ids(ids):
+    from recsys_cli.data.prepare import codes
 
-    vocab, codes = vocabulary(ids)
-    assert vocab.to_list() == sorted(set(ids.to_list())) and codes.dtype == pl.Int32
-    assert vocab.gather(codes).to_list() == ids.to_list()
+    vocab = ids.unique().sort()
+    found = pl.select(codes(pl.lit(ids), vocab)).to_series()
+    assert found.dtype == pl.Int32
+    assert vocab.gather(found).to_list() == ids.to_list()
+    # ids left out of the vocabulary (a k-core dropped them) have no code
+    kept = vocab.slice(1, len(vocab) - 2)
+    found = pl.select(codes(pl.lit(ids), kept)).to_series().to_list()
+    reference = [kept.to_list().index(i) if i in kept.to_list() else None for i in ids.to_list()]
+    assert found == reference and None in found

@@ -6,7 +6,7 @@ import pytest
 
 from recsys_cli.config.schema import FilterConfig, SplitConfig
 from recsys_cli.data.dataset import Dataset, empty_items
-from recsys_cli.data.prepare import apply_filters, index_dataset
+from recsys_cli.data.prepare import index_dataset
 from recsys_cli.data.splits import split
 from recsys_cli.errors import DataError
 
@@ -149,12 +149,16 @@ def test_kcore_is_iterative():
             "weight": [1.0] * 6,
         }
     )
-    kept = apply_filters(frame, FilterConfig(min_user_interactions=2, min_item_interactions=2))
-    assert kept.height == 4 and set(kept["item"]) == {"x", "y"}
+    dataset = Dataset("k", frame, empty_items(frame["item"]), "sha256:x", "test")
+    kept = index_dataset(dataset, FilterConfig(min_user_interactions=2, min_item_interactions=2))
+    assert kept.n_interactions == kept.interactions.height == 4
+    assert kept.item_ids.to_list() == ["x", "y"] and kept.user_ids.to_list() == ["a", "b"]
+    assert kept.interactions["timestamp"].to_list() == [1, 2, 4, 5]
 
 
 def test_min_rating_then_binarize(interactions):
-    kept = apply_filters(interactions, FilterConfig(min_rating=4.0, binarize=True))
+    dataset = Dataset("r", interactions, empty_items(interactions["item"]), "sha256:x", "test")
+    kept = index_dataset(dataset, FilterConfig(min_rating=4.0, binarize=True)).interactions
     assert kept.height == (interactions["weight"] >= 4).sum()
     assert np.all(kept["weight"].to_numpy() == 1.0)
 
@@ -215,7 +219,9 @@ def test_temporal_new_users_fold_in_their_earliest_interactions():
     # b's two earliest plays are input, the two latest targets; c's only play is input
     assert sorted(result.extra_input["timestamp"].to_list()) == [11, 12, 15]
     assert sorted(zip(result.truth["user_idx"], result.truth["timestamp"], strict=True)) == [
-        (users["a"], 10), (users["b"], 13), (users["b"], 14)
+        (users["a"], 10),
+        (users["b"], 13),
+        (users["b"], 14),
     ]
     assert result.notes["test_new_users_folded_in"] == 1
     assert result.notes["test_new_users_input_only"] == 1
