@@ -191,7 +191,7 @@ def _timings(manifest: dict) -> Table | None:
 
 
 def _show_run(entry) -> None:
-    from recsys_cli.cli.compare import EVALS_DIR
+    from recsys_cli.evaluation.run_comparison import EVALS_DIR
     from recsys_cli.results.catalog import read_summary
     from recsys_cli.results.report import counts_lines, summary_table
     from recsys_cli.results.store import damaged_run_reported, open_run_dir, read_manifest

@@ -529,9 +529,11 @@ def run_section(
     against the baseline (table and forest plot), slices and timings of one run."""
     import polars as pl
 
-    from recsys_cli.evaluation.statistics import compare, pair_on_shared_users, table_marks
+    from recsys_cli.evaluation.comparison import compare, pair_on_shared_users
+    from recsys_cli.evaluation.marks import table_marks
     from recsys_cli.results.catalog import read_summary
     from recsys_cli.results.report import counts_lines
+    from recsys_cli.results.significance import legend
     from recsys_cli.results.store import damaged_run_reported, open_run_dir, read_manifest
 
     open_run_dir(entry.path, evaluated=True)
@@ -598,7 +600,7 @@ def run_section(
             f"<details{' open' if not fold else ''}><summary>{len(report.rows)} paired "
             f"comparisons with corrected p-values{fold}</summary>",
             _comparison_table(report),
-            f'<p class="note">{_esc(report.legend())}</p></details>',
+            f'<p class="note">{_esc(legend(report))}</p></details>',
         ]
         for label, (lost, where) in left_out.items():
             parts.append(

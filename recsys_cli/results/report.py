@@ -22,7 +22,7 @@ from rich.text import Text
 from recsys_cli.errors import UserError
 
 if TYPE_CHECKING:
-    from recsys_cli.evaluation.statistics import TableMarks
+    from recsys_cli.evaluation.marks import TableMarks
 
 FORMATS = ("table", "markdown", "csv", "json")
 LAYOUTS = ("metrics", "models")
@@ -295,8 +295,9 @@ def summary_table(
     title: str | None = None,
     alpha: float = 0.05,
 ) -> SummaryTable:
-    """The summary with significance marks from `per_user` (see statistics.table_marks)."""
-    from recsys_cli.evaluation.statistics import pair_on_shared_users, table_marks
+    """The summary with significance marks from `per_user` (see evaluation.marks.table_marks)."""
+    from recsys_cli.evaluation.comparison import pair_on_shared_users
+    from recsys_cli.evaluation.marks import table_marks
 
     models = summary["model"].unique(maintain_order=True).to_list()
     if baseline is not None and baseline not in models:

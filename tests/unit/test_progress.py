@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from recsys_cli.evaluation import statistics
+from recsys_cli.evaluation import comparison
 from recsys_cli.evaluation.evaluate import user_blocks
 from recsys_cli.models.baselines import Popularity
 from recsys_cli.models.factor import ALSParams, BPRParams, ImplicitALS, ImplicitBPR
@@ -89,7 +89,7 @@ def test_compare_counts_model_metric_pairs():
         for u in range(20)
     ]
     progress = Counted()
-    statistics.compare(
+    comparison.compare(
         pl.DataFrame(rows), "a", ["ndcg@5", "ndcg@10"], n_resamples=50, progress=progress
     )
     assert progress.totals == [(4, "comparisons")] and progress.advances == [1] * 4

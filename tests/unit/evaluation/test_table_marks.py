@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from recsys_cli.evaluation.statistics import pair_on_shared_users, table_marks
+from recsys_cli.evaluation.comparison import pair_on_shared_users
+from recsys_cli.evaluation.marks import table_marks
 
 
 def frame(values: dict[tuple[str, str, int], np.ndarray]) -> pl.DataFrame:
