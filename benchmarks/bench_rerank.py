@@ -20,7 +20,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from recsys_cli.rerank import dpp, mmr  # noqa: E402
+from recsys_cli.rerank.dpp import dpp  # noqa: E402
+from recsys_cli.rerank.mmr import mmr  # noqa: E402
 
 
 def mmr_loop(candidates, scores, embeddings, k, lam):

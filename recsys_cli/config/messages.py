@@ -95,7 +95,7 @@ def _message(error: dict, root: Any, parts: list) -> str:
     if kind == "too_short":
         return "expected a non-empty list"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        union, tagged = _bare(_walk(root, loc)[1])
+        _, tagged = _bare(_walk(root, loc)[1])
         if not isinstance(value, dict) or tagged is None:
             return f"expected a table, got {describe(value)}"
         parts.append(tagged.key)  # the key that picks the option
@@ -104,7 +104,7 @@ def _message(error: dict, root: Any, parts: list) -> str:
         tag = value[tagged.key]
         if not isinstance(tag, str):
             return f"expected a {tagged.noun} name (a string), got {describe(tag)}"
-        return f"unknown {tagged.noun} {tag!r}" + nearest(tag, _tags(union, tagged.key))
+        return f"unknown {tagged.noun} {tag!r}" + nearest(tag, tagged.names())
     if kind in ("value_error", "assertion_error"):
         return str(error["ctx"]["error"])
     return error["msg"]

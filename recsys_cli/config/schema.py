@@ -11,17 +11,8 @@ from pydantic import Field
 
 from recsys_cli.config.rerankers import (  # noqa: F401 (re-exported: the recipe's rerank steps)
     RERANKER_PARAMS,
-    BlendParams,
-    CalibrationParams,
-    DPPParams,
-    FairExposureParams,
-    MMRParams,
-    ProviderCapParams,
-    QuotaParams,
     RerankStep,
-    SpacingParams,
     StepConfig,
-    XQuADParams,
 )
 from recsys_cli.config.tagged import tagged_union
 from recsys_cli.config.validate import SECTION, PlainName, section

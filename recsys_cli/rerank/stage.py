@@ -21,8 +21,9 @@ from numba import njit
 from recsys_cli.config.schema import GroupConfig, Recipe, VariantConfig
 from recsys_cli.errors import UserError
 from recsys_cli.metrics import required_column
+from recsys_cli.rerank.base import GENRES
+from recsys_cli.rerank.registry import reranker_class
 
-GENRES = "genres"
 # One-hot similarity vectors are dense: at most this many cells (float32: 1 GiB).
 MAX_ONE_HOT_CELLS = 1 << 28
 
@@ -281,15 +282,8 @@ def check_columns(ctx: RerankContext, recipe: Recipe) -> None:
     for v, variant in enumerate(recipe.variants):
         for s, step in enumerate(variant.chain):
             where = f"variants[{v}].chain[{s}] ({step.reranker})"
-            params = step.params
-            if getattr(params, "similarity", None) == "genres" or step.reranker == "calibration":
-                ctx.column(GENRES, where)
-            if getattr(params, "similarity", None) == "artist":
-                ctx.column("artist", where)
-            if step.reranker in ("provider_cap", "spacing"):
-                ctx.column(params.column, where)
-            if step.reranker == "quota" and params.group == "discovery":
-                ctx.column("artist", where)
+            for column in reranker_class(step.reranker)(step.params).columns():
+                ctx.column(column, where)
 
 
 def gather_scores(candidates: np.ndarray, scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -332,56 +326,12 @@ def apply_step(
     k: int,
 ) -> np.ndarray:
     """Run one registered reranker on (users x N) candidates; returns int32 (users x k)."""
-    from recsys_cli import rerank
-
-    if reranker == "mmr":
-        emb = ctx.embeddings(params.similarity, "mmr")
-        return rerank.mmr(candidates, scores, emb, k, params.lambda_)
-    if reranker == "dpp":
-        emb = ctx.embeddings(params.similarity, "dpp")
-        return rerank.dpp(candidates, scores, emb, k, params.theta, window=params.window)
-    if reranker == "calibration":
-        from recsys_cli.metrics.beyond_accuracy import genre_distribution
-
-        genres = ctx.genres("calibration")
-        dist = genre_distribution(history.indptr, history.indices, genres)
-        return rerank.calibration(candidates, scores, genres, dist, k, params.lambda_)
-    if reranker == "xquad":
-        tail = ctx.tail(params.head_share)
-        p_tail = rerank.tail_preference(history.indptr, history.indices, tail)
-        return rerank.xquad(candidates, scores, tail, p_tail, k, params.lambda_, params.variant)
-    if reranker == "fair_exposure":
-        protected = ctx.group(params.group)
-        return rerank.fair_exposure(candidates, protected, k, params.p, params.alpha)
-    if reranker == "provider_cap":
-        codes = ctx.attribute(params.column, "provider_cap")
-        return rerank.provider_cap(candidates, codes, k, params.max_per)
-    if reranker == "spacing":
-        codes = ctx.attribute(params.column, "spacing")
-        return rerank.spacing(candidates, codes, k, params.gap)
-    if reranker == "quota":
-        member = ctx.membership(params.group, candidates, history, "quota")
-        return rerank.quota(candidates, member, k, params.share)
-    if reranker == "blend":
-        objectives = [blend_objective(ctx, name, candidates, scores) for name in params.weights]
-        weights = list(params.weights.values())
-        return rerank.blend(candidates, objectives, weights, k, params.norm, params.mode)
-    raise KeyError(reranker)  # the loader only admits registered names
-
-
-def blend_objective(
-    ctx: RerankContext, name: str, candidates: np.ndarray, scores: np.ndarray
-) -> np.ndarray:
-    """Per-candidate values of a blend objective (higher is better; NaN at padding)."""
-    from recsys_cli.rerank import gather
-
-    if name == "relevance":
-        return np.where(candidates >= 0, scores, np.nan)
-    if name == "novelty":
-        return gather(ctx.novelty_values(), candidates)
-    if name == "popularity":
-        return gather(ctx.popularity, candidates)
-    return gather(ctx.group(name.removeprefix("group:")).astype(np.float64), candidates)
+    items = reranker_class(reranker)(params).apply(ctx, candidates, scores, history, k)
+    if items.shape != (len(candidates), k):
+        raise ValueError(
+            f"reranker {reranker!r} returned shape {items.shape}, expected {(len(candidates), k)}"
+        )
+    return np.ascontiguousarray(items, dtype=np.int32)
 
 
 def apply_variant(

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_cli.errors import UserError
-from recsys_cli.rerank import blend, gather, normalise
+from recsys_cli.rerank.blend import blend, gather, normalise
 
 
 def random_batch(seed, n_users, n_cand, n_obj, n_items=15, ties=False):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from recsys_cli.errors import UserError
 from recsys_cli.metrics.beyond_accuracy import genre_distribution, miscalibration
-from recsys_cli.rerank import calibration, item_genre_distribution
+from recsys_cli.rerank.calibration import calibration, item_genre_distribution
 
 
 def minmax(s):

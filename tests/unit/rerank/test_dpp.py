@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_cli.errors import UserError
-from recsys_cli.rerank import dpp
+from recsys_cli.rerank.dpp import dpp
 
 
 def random_batch(seed, n_users, n_cand, n_items, dim):

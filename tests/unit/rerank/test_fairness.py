@@ -9,8 +9,12 @@ from hypothesis import strategies as st
 from scipy.stats import binom
 
 from recsys_cli.errors import UserError
-from recsys_cli.rerank import fair_exposure, minimum_protected, prefix_quota_satisfied
-from recsys_cli.rerank.fairness import fail_probability
+from recsys_cli.rerank.fairness import (
+    fail_probability,
+    fair_exposure,
+    minimum_protected,
+    prefix_quota_satisfied,
+)
 
 
 def fair_reference(cands, protected, k, table, relax):

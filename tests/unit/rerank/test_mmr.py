@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_cli.errors import UserError
-from recsys_cli.rerank import mmr
+from recsys_cli.rerank.mmr import mmr
 
 
 def random_batch(seed, n_users, n_cand, n_items, dim=6):

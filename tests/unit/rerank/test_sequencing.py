@@ -6,7 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_cli.errors import UserError
-from recsys_cli.rerank import provider_cap, provider_cap_satisfied, spacing, spacing_satisfied
+from recsys_cli.rerank.sequencing import (
+    provider_cap,
+    provider_cap_satisfied,
+    spacing,
+    spacing_satisfied,
+)
 
 
 def cap_reference(cands, attr, k, c, relax):

@@ -5,16 +5,12 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from recsys_cli.config.schema import (
-    BlendParams,
-    GroupConfig,
-    MMRParams,
-    ProviderCapParams,
-    StepConfig,
-    VariantConfig,
-)
+from recsys_cli.config.schema import GroupConfig, StepConfig, VariantConfig
 from recsys_cli.errors import UserError
 from recsys_cli.rerank.stage import RerankContext, apply_variant, gather_scores, group_mask
+from recsys_cli.rerank.steps.blend import BlendParams
+from recsys_cli.rerank.steps.mmr import MMRParams
+from recsys_cli.rerank.steps.provider_cap import ProviderCapParams
 
 # 6 items: training users per item (popularity), artists, years, genres.
 POPULARITY = np.array([10.0, 1.0, 2.0, 6.0, 0.0, 3.0])
@@ -210,7 +206,7 @@ def test_artist_similarity_is_same_artist_one_hot_and_mmr_separates_artists():
 
 
 def test_discovery_membership_is_per_user_and_drives_the_quota():
-    from recsys_cli.config.schema import QuotaParams
+    from recsys_cli.rerank.steps.quota import QuotaParams
 
     ctx = context()  # user 0 heard item a (artist X), user 1 heard item b (artist Y)
     candidates = np.array([[1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0]], dtype=np.int32)

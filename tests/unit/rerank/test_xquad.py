@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_cli.errors import UserError
-from recsys_cli.rerank import tail_preference, xquad
+from recsys_cli.rerank.xquad import tail_preference, xquad
 
 
 def minmax(s):
