@@ -164,3 +164,25 @@ def test_re_evaluations_are_comparable(tmp_path, recipe):
     assert f"evals/{evaluation.name}: ndcg@3" in message
     assert f"rank eval {run_dir} --cutoffs 4 --metrics ndcg" in message
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_bca_intervals_keep_the_p_values_and_the_same_seed_gives_the_same_numbers(tmp_path, recipe):
+    run_dir = run(recipe, tmp_path / "r")
+    args = ["compare", str(run_dir), "--metric", "ndcg@10,recall@5", "--json"]
+    plain = json.loads(runner.invoke(app, args).stdout)
+    bca = runner.invoke(app, [*args, "--interval", "bca"])
+    assert bca.exit_code == 0, bca.output
+    payload = json.loads(bca.stdout)
+    assert (plain["interval"], payload["interval"]) == ("percentile", "bca")
+    for p_row, b_row in zip(plain["rows"], payload["rows"], strict=True):
+        for key in ("t_pvalue", "wilcoxon_pvalue", "t_pvalue_adjusted", "effect_size", "diff"):
+            assert p_row[key] == b_row[key]
+        assert b_row["ci_low"] is None or b_row["ci_low"] <= b_row["ci_high"]
+    assert json.loads(runner.invoke(app, [*args, "--interval", "bca"]).stdout) == payload
+    other_seed = json.loads(runner.invoke(app, [*args, "--seed", "1"]).stdout)
+    assert [r["ci_low"] for r in other_seed["rows"]] != [r["ci_low"] for r in plain["rows"]]
+    markdown = runner.invoke(app, [*args[:-1], "--interval", "bca", "--format", "markdown"])
+    assert "CI: 95% BCa paired bootstrap of the difference" in " ".join(markdown.stdout.split())
+    wrong = runner.invoke(app, [*args, "--interval", "basic"])
+    assert wrong.exit_code == 2
+    assert wrong.stderr.strip() == "error: --interval: 'basic' is not one of percentile, bca"
