@@ -2,7 +2,7 @@
 
 A SYNTHETIC set of 5M interactions (100,000 users x 20,000 items by default) is split in time;
 ALS (64 factors) and ItemKNN are fitted once here, then the evaluated users' top-100 are scored,
-an MMR variant reranks ALS's lists and the run is evaluated, through the in-process executor
+an MMR variant reranks ALS's lists and the lists are evaluated in memory, through the in-process executor
 and through `DaskExecutor` on local clusters of 1 and 2 worker processes (one thread each). Each
 configuration's lists must equal the in-process ones; the table gives seconds and the speed-up
 of 2 workers over 1.
@@ -33,6 +33,8 @@ def main() -> None:
     from recsys_cli.config.loader import recipe_from_dict
     from recsys_cli.data import synthetic
     from recsys_cli.distributed import DaskExecutor, connect
+    from recsys_cli.evaluation.evaluator import EvalUsers, evaluate
+    from recsys_cli.evaluation.side_data import ItemSideData
     from recsys_cli.models.registry import create_model
     from recsys_cli.progress import NO_PROGRESS
 
@@ -68,13 +70,15 @@ def main() -> None:
             model = create_model(config.name, config.params, recipe.seed)
             models.append(model.fit(data.fit))
         users, history = data.eval_users, data.model_input[data.eval_users]
+        truth = EvalUsers(data.indexed.user_ids.gather(users), data.truth)
+        side = ItemSideData.of(context, recipe.eval.metrics)
         variant = recipe.variants[0]
         print(
             f"{data.fit.nnz:,} training pairs, {len(users):,} evaluated users x "
             f"{data.indexed.n_items:,} items; {os.cpu_count()} cores"
         )
 
-        def timed(executor, run_dir: Path) -> tuple[dict, list]:
+        def timed(executor) -> tuple[dict, list, object]:
             seconds, lists = {}, []
             t0 = time.perf_counter()
             for model in models:
@@ -83,33 +87,29 @@ def main() -> None:
             t0 = time.perf_counter()
             ranked = executor.rerank(context, variant, *lists[0], history)
             seconds["rerank"] = time.perf_counter() - t0
-            outputs = [
-                experiment.ModelOutput(c.label, *found, {})
-                for c, found in zip(recipe.models, lists, strict=True)
-            ]
-            experiment.write_run(recipe, run_dir, data, outputs, context)
+            rows = [(c.label, found[0]) for c, found in zip(recipe.models, lists, strict=True)]
             t0 = time.perf_counter()
-            executor.evaluate(
-                run_dir,
+            evaluation = evaluate(
+                [*rows, (f"ALS+{variant.name}", ranked[0])],
+                truth,
+                side,
                 recipe.eval.cutoffs,
                 recipe.eval.metrics,
-                context=context,
-                data_dir=data_dir,
-                progress=NO_PROGRESS,
+                score_row=executor.evaluate_row,
             )
             seconds["evaluate"] = time.perf_counter() - t0
-            return seconds, [*lists, ranked]
+            executor.release()
+            return seconds, [*lists, ranked], evaluation
 
         rows = {}
-        (data_dir / "one").mkdir()
-        rows["in process"], reference = timed(experiment.IN_PROCESS, data_dir / "one")
+        rows["in process"], reference, evaluated = timed(experiment.IN_PROCESS)
         for workers in (1, 2):
             with connect(workers=workers) as client:
                 executor = DaskExecutor(client, variants=recipe.variants)
-                (data_dir / f"w{workers}").mkdir()
-                rows[f"{workers} worker(s)"], found = timed(executor, data_dir / f"w{workers}")
+                rows[f"{workers} worker(s)"], found, evaluation = timed(executor)
             for (items, scores), (want_items, want_scores) in zip(found, reference, strict=True):
                 assert np.array_equal(items, want_items) and np.array_equal(scores, want_scores)
+            assert evaluation.summary.equals(evaluated.summary)
 
     print(f"{'':>12} {'score':>8} {'rerank':>8} {'evaluate':>9} {'total':>8}")
     for name, seconds in rows.items():

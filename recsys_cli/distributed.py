@@ -144,10 +144,10 @@ def _warm(context, variants) -> None:
                 context.embeddings(similarity, step.reranker)
 
 
-def _sweep_point(shared, recipe, rows, temp_stem: str) -> tuple[str, dict]:
-    """One grid point on a worker: rerank, store and evaluate its rows into a temporary
-    directory named for this attempt; returns (that directory, metrics.json). The client makes
-    it final."""
+def _sweep_point(shared, recipe, rows, temp_stem: str, files) -> tuple[str, dict]:
+    """One grid point on a worker: rerank, evaluate and store its rows into a temporary
+    directory named for this attempt (linking the sweep's shared `files`); returns (that
+    directory, metrics.json). The client makes it final."""
     from recsys_cli import experiment
     from recsys_cli.results.store import RUN_LOG, run_log
 
@@ -157,12 +157,17 @@ def _sweep_point(shared, recipe, rows, temp_stem: str) -> tuple[str, dict]:
     path.mkdir()
     try:
         with run_log(path / RUN_LOG):  # the worker's log of this attempt, in its run
-            context = shared.context.for_recipe(recipe) if shared.context is not None else None
-            experiment.write_run(recipe, path, shared.data, shared.outputs, context, rows=rows)
-            evaluation = experiment.evaluate_run(
-                path, recipe.eval.cutoffs, recipe.eval.metrics, context=context
+            context = shared.context.for_recipe(recipe)
+            _, evaluation = experiment.write_run(
+                recipe,
+                path,
+                shared.data,
+                shared.outputs,
+                context,
+                rows=rows,
+                evaluate=True,
+                shared=files,
             )
-            experiment.save_evaluation(evaluation, path)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
@@ -180,13 +185,12 @@ def run_sweep_distributed(
     """`experiment.run_sweep` with the grid points run on the cluster: same directories, same
     run contents, same SweepPoint list in grid order.
 
-    Data are prepared and models fitted once, here; the fitted outputs and the item side data
+    Data are prepared and models fitted once, here; the files every point holds alike are
+    written once, here, and linked into each point; the fitted outputs and the item side data
     go to every worker once; each point is one task (retried elsewhere if its worker dies).
     """
-    from distributed import as_completed
-
-    from recsys_cli.experiment import prepare_sweep
-    from recsys_cli.results.store import TEMP_PREFIX, PendingRun
+    from recsys_cli.experiment import prepare_sweep, write_shared
+    from recsys_cli.results.store import PendingRun, shared_folder
 
     ranker_keys = [key for key, _ in grid if key.split(".")[0] == "ranker"]
     if ranker_keys:  # the ranker is retrained per point in the client: see experiment.run_sweep
@@ -195,15 +199,33 @@ def run_sweep_distributed(
             "and --scheduler"
         )
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
-    if context is not None:
-        _warm(context, [variant for point in points for variant in point.recipe.variants])
+    _warm(context, [variant for point in points for variant in point.recipe.variants])
     sweep_dir.mkdir(parents=True, exist_ok=True)
     finals = [
         PendingRun(sweep_dir, f"{point.recipe.name}-{i:03d}").final
         for i, point in enumerate(points)
     ]
+    with shared_folder(sweep_dir) as folder:
+        files, _ = write_shared(folder, points, data, context, outputs)
+        metrics = _run_points(
+            client, points, finals, _Shared(_slim(data), outputs, context), files, step
+        )
+    return [
+        SweepPoint(index, point.values, finals[index].name, metrics[index], point.rows)
+        for index, point in enumerate(points)
+    ]
+
+
+def _run_points(client, points, finals, payload, files, step) -> dict[int, dict]:
+    """Each point as one task on the cluster; renames each finished attempt to its point's
+    final name (once per point); returns point index -> metrics.json."""
+    from distributed import as_completed
+
+    from recsys_cli.results.store import TEMP_PREFIX
+
+    sweep_dir = finals[0].parent
     with step(f"ship fitted models and data to {worker_count(client)} workers"):
-        [shared] = client.scatter([_Shared(_slim(data), outputs, context)], broadcast=True)
+        [shared] = client.scatter([payload], broadcast=True)
     futures = {}
     for index, (point, final) in enumerate(zip(points, finals, strict=True)):
         future = client.submit(
@@ -212,6 +234,7 @@ def run_sweep_distributed(
             point.recipe,
             point.rows,
             str(sweep_dir / f"{TEMP_PREFIX}{final.name}"),
+            files,
             key=f"rank-sweep-point-{final.name}",
             retries=RETRIES,
             pure=False,
@@ -240,52 +263,10 @@ def run_sweep_distributed(
             for leftover in sweep_dir.glob(f"{TEMP_PREFIX}{final.name}.*"):
                 shutil.rmtree(leftover, ignore_errors=True)
         client.cancel([shared])
-    return [
-        SweepPoint(index, point.values, finals[index].name, metrics[index], point.rows)
-        for index, point in enumerate(points)
-    ]
+    return metrics
 
 
 # --- sharded evaluation ------------------------------------------------------------------------
-
-
-def _shard_users(users, shards: int) -> list:
-    """Contiguous slices of the sorted evaluated users: concatenated in shard order they are the
-    user order of `evaluate_run`."""
-    import numpy as np
-
-    bounds = np.linspace(0, len(users), shards + 1).round().astype(int)
-    return [users[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-
-def _evaluate_shard(run_dir: str, users, cutoffs, metrics, context):
-    """`evaluate_run` on the run restricted to `users`, in a scratch copy of its lists, truth
-    and manifest (which names every model and the list depth)."""
-    import shutil
-    import tempfile
-
-    import polars as pl
-
-    from recsys_cli.experiment import evaluate_run
-
-    run = Path(run_dir)
-    mine = pl.col("user").is_in(users)
-    recs = pl.scan_parquet(run / "recommendations.parquet").filter(mine).collect()
-    test = pl.read_parquet(run / "test.parquet").filter(mine)
-    with tempfile.TemporaryDirectory(prefix="rank-shard-") as scratch:
-        recs.write_parquet(Path(scratch) / "recommendations.parquet")
-        test.write_parquet(Path(scratch) / "test.parquet")
-        shutil.copyfile(run / "manifest.json", Path(scratch) / "manifest.json")
-        evaluation = evaluate_run(Path(scratch), cutoffs, metrics, context=context)
-    return evaluation.per_user
-
-
-def _catalogue(run_dir: str, cutoffs, metrics, context):
-    """Catalogue-level rows (one number per model over ALL users) of evaluate_run's summary."""
-    from recsys_cli.experiment import evaluate_run
-
-    evaluation = evaluate_run(Path(run_dir), cutoffs, metrics, context=context)
-    return evaluation.summary
 
 
 def evaluate_run_sharded(
@@ -294,128 +275,30 @@ def evaluate_run_sharded(
     cutoffs: tuple[int, ...],
     metrics: tuple[str, ...],
     shards: int | None = None,
-    data_dir: Path | None = None,
     *,
-    context=None,
     progress: Progress = NO_PROGRESS,
 ):
-    """`experiment.evaluate_run` with users split into `shards` contiguous blocks (default: one
-    per worker) evaluated on workers; per-user table and summary are identical to it. Each
-    finished shard is counted on `progress` (lists = models x users, as evaluate_run counts).
+    """`evaluation.stored.evaluate_run` with each row's per-user values computed in contiguous
+    shards of the users on the workers (`DaskExecutor.evaluate_row`); per-user table and
+    summary are identical to it."""
+    from recsys_cli.evaluation.stored import evaluate_run
+    from recsys_cli.results.store import read_manifest
 
-    The summary is recomputed from the concatenated per-user table with the same `summarise`;
-    catalogue-level metrics (coverage, gini, provider_gini) need every user's list at once and
-    are computed by one more task over the whole run.
-    """
-    import numpy as np
-    import polars as pl
-
-    from recsys_cli.evaluation.evaluate import summarise
-    from recsys_cli.experiment import Evaluation, context_for_run, load_manifest, order_summary
-    from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
-
-    cutoffs, metrics = tuple(cutoffs), tuple(metrics)
     run_dir = Path(run_dir)
-    manifest = load_manifest(run_dir)
-    if manifest.get("seeds"):
+    if read_manifest(run_dir).get("seeds"):
         raise UserError(
             f"{run_dir}: a multi-seed run is evaluated per seed in one process; drop --workers"
         )
-    depth = manifest["list_depth"]
-    if max(cutoffs) > depth:
-        raise UserError(
-            f"{run_dir}: recommendations hold {depth} items per user; cutoff "
-            f"{max(cutoffs)} needs a new run with a larger eval.cutoffs"
-        )
-    beyond = [m for m in metrics if metric_kind(m) != "accuracy"]
-    if beyond and context is None:
-        context = context_for_run(run_dir, data_dir)
-    test = pl.read_parquet(run_dir / "test.parquet", columns=["user", "status"])
-    users = test.filter(pl.col("status") == "evaluated")["user"].unique().sort()
-    models = pl.Series("model", manifest["lists"])
-    shards = shards or max(worker_count(client), 1)
-    if shards < 1:
+    if shards is not None and shards < 1:
         raise UserError(f"--shards {shards}: needs at least one shard")
-
-    shared_context = None
-    if context is not None:
-        [shared_context] = client.scatter([context], broadcast=True)
-    blocks = _shard_users(users, shards)
-    futures = [
-        client.submit(
-            _evaluate_shard,
-            str(run_dir),
-            block,
-            cutoffs,
-            metrics,
-            shared_context,
-            retries=RETRIES,
-            pure=False,
-        )
-        for block in blocks
-    ]
-    catalogue = [m for m in metrics if split_metric(m)[0] in CATALOGUE_LEVEL]
-    whole = None
-    if catalogue:
-        whole = client.submit(
-            _catalogue,
-            str(run_dir),
-            cutoffs,
-            tuple(catalogue),
-            shared_context,
-            retries=RETRIES,
-            pure=False,
-        )
-    from distributed import as_completed
-
-    log.info(
-        "evaluating %s users in %d shards on %d workers",
-        f"{len(users):,}",
-        len(blocks),
-        worker_count(client),
-    )
-    progress.total(len(models) * len(users), "lists")
-    sizes = {future: len(block) for future, block in zip(futures, blocks, strict=True)}
+    executor = DaskExecutor(client, shards)
+    log.info("evaluating %s in shards on %d workers", run_dir, worker_count(client))
     try:
-        for future in as_completed(futures):
-            progress.advance(len(models) * sizes[future])
-        parts = client.gather(futures)
-        whole = whole.result() if whole is not None else None
+        return evaluate_run(
+            run_dir, cutoffs, metrics, progress=progress, score_row=executor.evaluate_row
+        )
     finally:
-        if shared_context is not None:
-            client.cancel([shared_context])
-
-    # evaluate_run's row order: model (stored order), accuracy before the other kinds, metric and
-    # cutoff in requested order, then users in sorted order = shard order, row order in a shard.
-    keys = {
-        "model": pl.DataFrame({"model": models, "_m": np.arange(len(models))}),
-        "metric": pl.DataFrame(
-            {
-                "metric": list(dict.fromkeys(metrics)),
-                "_kind": [int(metric_kind(m) != "accuracy") for m in dict.fromkeys(metrics)],
-                "_k": np.arange(len(dict.fromkeys(metrics))),
-            }
-        ),
-        "cutoff": pl.DataFrame(
-            {"cutoff": pl.Series(cutoffs, dtype=pl.Int32), "_c": np.arange(len(cutoffs))}
-        ),
-    }
-    tagged = []
-    for shard, part in enumerate(parts):
-        part = part.with_columns(pl.lit(shard).alias("_s")).with_row_index("_r")
-        for column, key in keys.items():
-            part = part.join(key, on=column, how="left", maintain_order="left")
-        tagged.append(part)
-    per_user = (
-        pl.concat(tagged)
-        .sort("_m", "_kind", "_k", "_c", "_s", "_r")
-        .drop("_m", "_kind", "_k", "_c", "_s", "_r")
-    )
-    summary = summarise(per_user)
-    if whole is not None:
-        summary = pl.concat([summary, whole])
-    summary = order_summary(summary, models, metrics, cutoffs)
-    return Evaluation(per_user, summary, cutoffs, metrics)
+        executor.release()
 
 
 # --- a run's per-user work ---------------------------------------------------------------------
@@ -437,6 +320,16 @@ def _score_shard(model, users, history, k: int, block: int):
     return model.recommend(users, history, k, block)
 
 
+def _evaluate_shard(side, users, items, cutoffs, metrics):
+    """Per-user values of one shard of a row's lists, on a worker (one thread)."""
+    import numba
+
+    from recsys_cli.evaluation.evaluator import per_user_values
+
+    numba.set_num_threads(1)
+    return per_user_values(items, users, side, cutoffs, metrics)
+
+
 def _rerank_shard(context, variant, items, scores, history):
     from recsys_cli.rerank.stage import apply_variant
 
@@ -450,15 +343,16 @@ class DaskExecutor(Executor):
 
     Identical to one process: a model scores a shard in the blocks it would use in one process
     (shards start at block boundaries, so every block holds the same users), rerankers and
-    metrics work user by user, and the evaluation's summary is recomputed from the joined
-    per-user table (`evaluate_run_sharded`). Models that are not `shardable` (the random floor,
-    RecBole) score in this process."""
+    per-user metrics work user by user (each shard gets its users' truth and profiles once, as
+    arrays), and the catalogue-level metrics of a row are computed here over all its lists.
+    Models that are not `shardable` (the random floor, RecBole) score in this process."""
 
     def __init__(self, client, shards: int | None = None, variants=()):
         self.client = client
         self.shards = shards
         self.variants = variants  # their similarities are computed here, once, before shipping
         self._context = None  # (context, its future on the workers)
+        self._evaluation = None  # (users, side, user spans, their futures, side's future)
 
     def _shard_count(self, most: int) -> int:
         wanted = self.shards or SHARDS_PER_WORKER * max(worker_count(self.client), 1)
@@ -525,25 +419,62 @@ class DaskExecutor(Executor):
         )
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+    def _evaluation_data(self, users, side):
+        """(user spans, each span's users on the workers, the side data on every worker):
+        shipped once per (users, side) pair."""
+        import numpy as np
+
+        held = self._evaluation
+        if held is None or held[0] is not users or held[1] is not side:
+            self._release_evaluation()
+            bounds = np.linspace(0, len(users), self._shard_count(len(users)) + 1).round()
+            spans = [
+                (int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a
+            ]
+            parts = self.client.scatter([users.rows(slice(a, b)) for a, b in spans])
+            [shipped] = self.client.scatter([side], broadcast=True) if side is not None else [None]
+            self._evaluation = (users, side, spans, parts, shipped)
+        return self._evaluation[2:]
+
+    def evaluate_row(self, items, users, side, cutoffs, metrics, progress):
+        from distributed import as_completed
+
+        from recsys_cli.evaluation.evaluator import catalogue_values, join_user_blocks
+
+        spans, parts, shipped = self._evaluation_data(users, side)
+        futures = [
+            self.client.submit(
+                _evaluate_shard, shipped, part, piece, cutoffs, metrics, retries=RETRIES, pure=False
+            )
+            for part, piece in zip(
+                parts, self.client.scatter([items[a:b] for a, b in spans]), strict=True
+            )
+        ]
+        size = {future: b - a for future, (a, b) in zip(futures, spans, strict=True)}
+        try:
+            for future in as_completed(futures):
+                progress.advance(size[future])
+            tables = [t for t in self.client.gather(futures) if t is not None]
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+        per_user = join_user_blocks(tables, metrics, cutoffs)
+        return per_user, catalogue_values(items, users, side, cutoffs, metrics)
+
+    def _release_evaluation(self) -> None:
+        if self._evaluation is not None:
+            shipped = [*self._evaluation[3], self._evaluation[4]]
+            self.client.cancel([f for f in shipped if f is not None])
+            self._evaluation = None
+
     def _release(self) -> None:
         if self._context is not None:
             self.client.cancel([self._context[1]])
             self._context = None
 
-    def evaluate(self, run_dir, cutoffs, metrics, *, context, data_dir, progress):
-        try:
-            return evaluate_run_sharded(
-                self.client,
-                run_dir,
-                cutoffs,
-                metrics,
-                self.shards,
-                data_dir,
-                context=context,
-                progress=progress,
-            )
-        finally:  # the same context scattered twice has one key: released after its last use
-            self._release()
+    def release(self) -> None:
+        self._release()
+        self._release_evaluation()
 
 
 def run_recipe_distributed(

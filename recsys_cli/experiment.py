@@ -1,16 +1,16 @@
-"""recipe -> data -> split -> fit -> candidates -> rerank -> store -> evaluate: the one-way pipeline.
+"""recipe -> data -> split -> fit -> candidates -> rerank -> evaluate -> store: the one-way pipeline.
 
 The rerank stage runs inside `train` (variants' lists are stored next to the plain lists, labelled
-MODEL+variant). Beyond-accuracy metrics need the item side data (`RerankContext`): `rank run`
-reuses the one built for training; `rank eval` rebuilds it by re-preparing the data from the
-run's resolved recipe.toml and checks that the dataset checksum equals the manifest's.
+MODEL+variant). `rank run` evaluates each row's lists in memory as soon as they exist (index
+arrays, `evaluation.evaluator`); the run directory is a sink written once, with the item side
+data its metrics read (`results.side_data`), so `rank eval` evaluates a stored run without
+preparing the data again (`evaluation.stored`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -27,17 +27,29 @@ from recsys_cli.data.prepare import Indexed, index_dataset, to_csr
 from recsys_cli.data.sources import load_dataset
 from recsys_cli.data.splits import Split, split
 from recsys_cli.errors import DataError, UserError
-from recsys_cli.evaluation.evaluate import evaluate_lists, in_row_order, summarise, user_blocks
-from recsys_cli.metrics import CATALOGUE_LEVEL, metric_kind, split_metric
+from recsys_cli.evaluation.evaluator import (
+    Evaluation,
+    Evaluator,
+    EvalUsers,
+    evaluate_row,
+    needs_profiles,
+    needs_side_data,
+)
+from recsys_cli.evaluation.side_data import ItemSideData
+from recsys_cli.evaluation.stored import SEEDS_DIR, aggregate_seeds, save_evaluation
+from recsys_cli.metrics import metric_kind, split_metric
 from recsys_cli.models.registry import create_model
-from recsys_cli.progress import NO_PROGRESS, Progress, Step, peak_memory_mib, silent_step
+from recsys_cli.progress import Progress, Step, peak_memory_mib, silent_step
 from recsys_cli.results.manifest import provenance
+from recsys_cli.results.side_data import SIDE_DIR, StoredSide, write_side_data
 from recsys_cli.results.store import (
     RUN_LOG,
-    ParquetPieces,
+    SharedFiles,
+    link_or_copy,
     read_manifest,
-    read_run_recipe,
     run_log,
+    shared_folder,
+    write_frames,
     write_json,
     write_parquet,
 )
@@ -194,16 +206,31 @@ def needs_context(recipe: Recipe) -> bool:
 
 
 def build_context(recipe: Recipe, data: Prepared):
-    """The rerank/metric side data of a prepared dataset; fails early on missing item columns."""
+    """The item side data of a prepared dataset (reranking, metrics, the run's stored side/);
+    when the recipe reranks, ranks or goes beyond accuracy, fails early on the item columns it
+    needs and the data lack."""
     from recsys_cli.rerank.stage import RerankContext, check_columns
 
     context = RerankContext.from_prepared(data, recipe)
+    if not needs_context(recipe):
+        return context
     check_columns(context, recipe)
     if recipe.ranker is not None:
         from recsys_cli.ranking.features import check_data
 
         check_data(recipe, context, data)
     return context
+
+
+def uses_factors(recipe: Recipe) -> bool:
+    """True when a variant or a metric reads the ALS item factors (similarity = "factors")."""
+    if any(split_metric(m) == ("ild", "factors") for m in recipe.eval.metrics):
+        return True
+    return any(
+        getattr(step.params, "similarity", None) == "factors"
+        for variant in recipe.variants
+        for step in variant.chain
+    )
 
 
 @dataclass(frozen=True)
@@ -218,7 +245,7 @@ class ModelOutput:
 
 class Executor:
     """Where a run's per-user work happens: the models' top-k scoring, the rerank variants and
-    the evaluation of the evaluated users. This one works in this process;
+    the evaluation of each row's lists. This one works in this process;
     `distributed.DaskExecutor` shards the same calls over Dask workers, with identical results."""
 
     def recommend(self, model, users, history, k: int, block_size: int | None, progress):
@@ -229,10 +256,11 @@ class Executor:
 
         return apply_variant(context, variant, items, scores, history)
 
-    def evaluate(self, run_dir: Path, cutoffs, metrics, *, context, data_dir, progress):
-        return evaluate_run(
-            run_dir, cutoffs, metrics, context=context, data_dir=data_dir, progress=progress
-        )
+    def evaluate_row(self, items, users: EvalUsers, side, cutoffs, metrics, progress):
+        return evaluate_row(items, users, side, cutoffs, metrics, progress)
+
+    def release(self) -> None:
+        """Drop what was shipped for the run (nothing here)."""
 
 
 IN_PROCESS = Executor()
@@ -328,29 +356,11 @@ def _epoch_progress(progress: Progress, label: str, epochs: int, on_epoch=None):
 def train(
     recipe: Recipe, run_dir: Path, data_dir: Path | None = None, step: Step = silent_step
 ) -> dict:
-    """Fit every model, rerank, write candidates, recommendations, truth, recipe and manifest."""
+    """Fit every model, rerank, write candidates, recommendations, truth, side data, recipe and
+    manifest (no evaluation)."""
     if recipe.seeds:
         raise UserError("seeds: a multi-seed recipe trains and evaluates per seed; use `rank run`")
-    return train_with_context(recipe, run_dir, data_dir, step)[0]
-
-
-def train_with_context(
-    recipe: Recipe,
-    run_dir: Path,
-    data_dir: Path | None,
-    step: Step,
-    executor: Executor = IN_PROCESS,
-):
-    """`train`, also returning the rerank context (None when the recipe needs none)."""
-    started = time.perf_counter()
-    data = prepare(recipe, data_dir, step)
-    context = None
-    if needs_context(recipe):
-        with step("item side data for reranking and metrics"):
-            context = build_context(recipe, data)
-    outputs = fit_with_ranker(recipe, data, context, step, run_dir / "models", executor=executor)
-    manifest = write_run(recipe, run_dir, data, outputs, context, step, started, executor=executor)
-    return manifest, context
+    return _train(recipe, run_dir, data_dir, step, IN_PROCESS, evaluate=False)[0]
 
 
 def run_recipe(
@@ -360,42 +370,41 @@ def run_recipe(
     step: Step = silent_step,
     executor: Executor = IN_PROCESS,
 ) -> tuple[dict, Evaluation]:
-    """Train, evaluate and save into one run directory (what `rank run` and `rank bench` do).
+    """Train, evaluate in memory and store into one run directory (what `rank run` and
+    `rank bench` do).
 
     `executor` scores, reranks and evaluates the users (the Dask path passes its sharded
     executor). Multi-seed recipes always run in process."""
     if recipe.seeds:
         return _run_seeds(recipe, run_dir, data_dir, step)
-    manifest, context = train_with_context(recipe, run_dir, data_dir, step, executor)
-    with step("evaluate") as progress:
-        evaluation = executor.evaluate(
-            run_dir,
-            recipe.eval.cutoffs,
-            recipe.eval.metrics,
-            context=context,
-            data_dir=data_dir,
-            progress=progress,
-        )
-        save_evaluation(evaluation, run_dir)
-    timings = manifest["timings"]
-    timings["train_peak_memory_mib"] = timings["peak_memory_mib"]
-    timings["peak_memory_mib"] = peak_memory_mib()
-    write_json(run_dir / "manifest.json", manifest)
-    return manifest, evaluation
+    try:
+        return _train(recipe, run_dir, data_dir, step, executor, evaluate=True)
+    finally:
+        executor.release()
 
 
-SEEDS_DIR = "seeds"
+def _train(recipe: Recipe, run_dir: Path, data_dir, step: Step, executor, evaluate: bool):
+    started = time.perf_counter()
+    data = prepare(recipe, data_dir, step)
+    with step("item side data for reranking and metrics"):
+        context = build_context(recipe, data)
+    outputs = fit_with_ranker(recipe, data, context, step, run_dir / "models", executor=executor)
+    return write_run(
+        recipe, run_dir, data, outputs, context, step, started, executor=executor, evaluate=evaluate
+    )
 
 
 def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step):
     """One split, models trained and evaluated once per seed in complete sub-runs
-    `seeds/seed-<s>/`; the top level holds the aggregate (see evaluation/seeds.py)."""
+    `seeds/seed-<s>/` (the data files written once, linked into the others); the top level
+    holds the aggregate (see evaluation/seeds.py)."""
     started = time.perf_counter()
     (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
     data = prepare(recipe, data_dir, step)
-    context = build_context(recipe, data) if needs_context(recipe) else None
+    context = build_context(recipe, data)
     split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
-    manifests, evaluations = {}, {}
+    manifests, evaluations, rows = {}, {}, []
+    shared = None
     for seed in recipe.seeds:
         single = dataclasses.replace(
             recipe, seed=seed, seeds=(), split=dataclasses.replace(recipe.split, seed=split_seed)
@@ -404,31 +413,16 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
         sub.mkdir(parents=True)
         with run_log(sub / RUN_LOG):
             outputs = fit_with_ranker(single, data, context, step, sub / "models")
-            manifests[seed] = write_run(single, sub, data, outputs, context, step)
-            with step(f"evaluate seed {seed}") as progress:
-                evaluations[seed] = evaluate_run(
-                    sub,
-                    recipe.eval.cutoffs,
-                    recipe.eval.metrics,
-                    context=context,
-                    data_dir=data_dir,
-                    progress=progress,
-                )
-                save_evaluation(evaluations[seed], sub)
-    first = run_dir / SEEDS_DIR / f"seed-{recipe.seeds[0]}"
+            lists = rank_and_evaluate(single, data, outputs, context, step, evaluate=True)
+            manifests[seed] = store_run(single, sub, data, outputs, context, lists, step, shared)
+            evaluations[seed] = lists.evaluation
+        # The top level's recommendations: every seed's rows (copies: the candidates go).
+        rows += [(row.copy(), seed) for row in lists.rows]
+        del outputs, lists
+        shared = shared or SharedFiles(sub, DATA_FILES)
     for name in ("test.parquet", "users.parquet", "items.parquet"):
-        shutil.copyfile(first / name, run_dir / name)
-    write_parquet(
-        run_dir / "recommendations.parquet",
-        pl.concat(
-            [
-                pl.read_parquet(
-                    run_dir / SEEDS_DIR / f"seed-{seed}" / "recommendations.parquet"
-                ).with_columns(pl.lit(seed).alias("seed"))
-                for seed in recipe.seeds
-            ]
-        ),
-    )
+        link_or_copy(shared.folder / name, run_dir / name)
+    write_recommendations(run_dir / "recommendations.parquet", data, rows)
     manifest = {
         **manifests[recipe.seeds[0]],
         "seed": recipe.seed,
@@ -444,32 +438,86 @@ def _run_seeds(recipe: Recipe, run_dir: Path, data_dir: Path | None, step: Step)
     return manifest, evaluation
 
 
-def evaluate_seeds(
-    run_dir: Path, cutoffs, metrics, *, context=None, data_dir=None, step: Step = silent_step
-) -> Evaluation:
-    """Evaluate every seed sub-run of a multi-seed run (one step each) and aggregate them."""
-    if context is None and any(metric_kind(m) != "accuracy" for m in metrics):
-        context = context_for_run(run_dir, data_dir, step)  # once, not once per seed
-    evaluations = {}
-    for seed in load_manifest(run_dir)["seeds"]:
-        with step(f"evaluate seed {seed}") as progress:
-            evaluations[seed] = evaluate_run(
-                run_dir / SEEDS_DIR / f"seed-{seed}",
-                cutoffs,
-                metrics,
-                context=context,
-                progress=progress,
-            )
-    return aggregate_seeds(evaluations, cutoffs, metrics)
+@dataclass(frozen=True)
+class RankedRow:
+    """One row of a run's recommendations: a model's list or a model+variant's, users x length
+    item indices (-1 padded) and their scores, rows in evaluated-user order."""
+
+    label: str
+    items: np.ndarray
+    scores: np.ndarray
+
+    def copy(self) -> RankedRow:
+        return RankedRow(self.label, self.items.copy(), self.scores.copy())
 
 
-def aggregate_seeds(evaluations: dict[int, Evaluation], cutoffs, metrics) -> Evaluation:
-    """One evaluation from per-seed ones (see evaluation/seeds.py)."""
-    from recsys_cli.evaluation.seeds import aggregate_per_user, aggregate_summary
+@dataclass(frozen=True)
+class RunLists:
+    """What the lists stage of a run produced: its rows in stored order, each variant's rerank
+    time, and (when asked) the evaluation of every row."""
 
-    per_user = aggregate_per_user({s: e.per_user for s, e in evaluations.items()})
-    summary = aggregate_summary({s: e.summary for s, e in evaluations.items()})
-    return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
+    rows: list[RankedRow]
+    rerank_timings: dict
+    evaluation: Evaluation | None
+    train_peak_memory_mib: float
+
+
+def rank_and_evaluate(
+    recipe: Recipe,
+    data: Prepared,
+    outputs: list[ModelOutput],
+    context,
+    step: Step = silent_step,
+    rows: Collection[str] | None = None,
+    executor: Executor = IN_PROCESS,
+    evaluate: bool = False,
+) -> RunLists:
+    """Each model's list (its candidates cut to the largest cutoff) and its variants' reranked
+    lists, in stored order, for the `rows` asked for (None: all). With `evaluate`, each row's
+    lists are evaluated in memory as soon as they exist."""
+    metrics, cutoffs = recipe.eval.metrics, recipe.eval.cutoffs
+    profiles = evaluate and needs_profiles(metrics)
+    history = data.model_input[data.eval_users] if recipe.variants or profiles else None
+    evaluator = None
+    if evaluate:
+        if profiles:
+            history.sort_indices()
+        users = EvalUsers(
+            data.indexed.user_ids.gather(data.eval_users),
+            data.truth,
+            history if profiles else None,
+        )
+        side = ItemSideData.of(context, metrics) if needs_side_data(metrics) else None
+        evaluator = Evaluator(users, side, cutoffs, metrics, executor.evaluate_row)
+    depth = max(cutoffs)
+    made, timings = [], {}
+
+    def keep(row: RankedRow) -> None:
+        if evaluator is not None:
+            with step(f"evaluate {row.label}") as progress:
+                progress.total(len(data.eval_users), "users")
+                evaluator.add(row.label, row.items, progress)
+        made.append(row)
+
+    for output in outputs:
+        items, scores = output.items, output.scores
+        if rows is None or output.label in rows:
+            keep(RankedRow(output.label, items[:, :depth], scores[:, :depth]))
+        for variant in recipe.variants:
+            row = f"{output.label}+{variant.name}"
+            if output.label not in variant.models or (rows is not None and row not in rows):
+                continue
+            with step(f"rerank {row}"):
+                t0 = time.perf_counter()
+                ranked, ranked_scores = executor.rerank(context, variant, items, scores, history)
+                timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
+            keep(RankedRow(row, ranked, ranked_scores))
+    peak = peak_memory_mib()
+    evaluation = None
+    if evaluator is not None:
+        with step("evaluate"):
+            evaluation = evaluator.result()
+    return RunLists(made, timings, evaluation, peak)
 
 
 def write_run(
@@ -482,19 +530,126 @@ def write_run(
     started: float | None = None,
     rows: Collection[str] | None = None,
     executor: Executor = IN_PROCESS,
-) -> dict:
-    """Apply the recipe's variants to the models' candidates and write a complete run directory.
+    evaluate: bool = False,
+    shared: SharedFiles | None = None,
+) -> tuple[dict, Evaluation | None]:
+    """Apply the recipe's variants to the models' candidates, evaluate each row's lists in
+    memory (`evaluate`) and write a complete run directory, each file once; returns the
+    manifest and the evaluation (None without `evaluate`).
 
     `rank sweep` calls this once per grid point with the same fitted outputs (no retraining),
     with `rows` (plain model and MODEL+variant labels; None: all) leaving out the rows an earlier
-    point already holds.
+    point already holds. Files that are the same in other runs of the job (`shared`) are
+    linked, not written again.
     """
     started = time.perf_counter() if started is None else started
-    (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
-    lists, rerank_timings = _write_lists(
-        recipe, run_dir, data, outputs, context, step, rows, executor
-    )
+    context = context if context is not None else build_context(recipe, data)
+    lists = rank_and_evaluate(recipe, data, outputs, context, step, rows, executor, evaluate)
+    manifest = store_run(recipe, run_dir, data, outputs, context, lists, step, shared, started)
+    return manifest, lists.evaluation
+
+
+# Files of a run that depend on the prepared data alone (the same in every seed of a multi-seed
+# run and every point of a sweep).
+DATA_FILES = frozenset({"test.parquet", "users.parquet", "items.parquet", SIDE_DIR})
+CANDIDATES = "candidates.parquet"
+
+
+def store_run(
+    recipe: Recipe,
+    run_dir: Path,
+    data: Prepared,
+    outputs: list[ModelOutput],
+    context,
+    lists: RunLists,
+    step: Step = silent_step,
+    shared: SharedFiles | None = None,
+    started: float | None = None,
+) -> dict:
+    """Write the run directory of `lists` (the sink: nothing here is read back): recipe,
+    candidates, recommendations, truth, profiles, side data, ranker files, manifest, and the
+    evaluation when there is one (metrics.json last). Returns the manifest."""
+    started = time.perf_counter() if started is None else started
     with step("write run"):
+        (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
+        if shared is None or not shared.place(CANDIDATES, run_dir):
+            write_candidates(run_dir / CANDIDATES, data, outputs)
+        write_recommendations(
+            run_dir / "recommendations.parquet", data, [(row, None) for row in lists.rows]
+        )
+        for name in sorted(DATA_FILES):
+            if shared is None or not shared.place(name, run_dir):
+                write_data_file(name, run_dir, recipe, data, context, uses_factors(recipe))
+        from recsys_cli.ranking.stage import save_ranker
+
+        ranker = save_ranker(outputs, run_dir)  # {"ranker": its timeline, counts, importances}
+    timings = {"models": {o.label: o.timings for o in outputs}}
+    if lists.rerank_timings:
+        timings["rerank"] = lists.rerank_timings
+    timings["train_total_s"] = round(time.perf_counter() - started, 3)
+    timings["peak_memory_mib"] = peak_memory_mib()
+    if lists.evaluation is not None:
+        timings["train_peak_memory_mib"] = lists.train_peak_memory_mib
+    manifest = {
+        "recipe": recipe.name,
+        "seed": recipe.seed,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": {
+            "name": data.dataset.name,
+            "checksum": data.dataset.checksum,
+            "source": data.dataset.source,
+            "synthetic": data.dataset.synthetic,
+        },
+        "split": {"fingerprint": data.split.fingerprint(), "kind": recipe.split.kind},
+        "counts": data.report,
+        "models": [o.label for o in outputs],
+        "lists": [row.label for row in lists.rows],  # row labels of recommendations.parquet
+        "list_depth": max([*recipe.eval.cutoffs] + [v.length for v in recipe.variants]),
+        **({"variants": list(lists.rerank_timings)} if lists.rerank_timings else {}),
+        **ranker,
+        "timings": timings,
+        **provenance(),
+    }
+    write_json(run_dir / "manifest.json", manifest)
+    if lists.evaluation is not None:
+        save_evaluation(lists.evaluation, run_dir)
+    return manifest
+
+
+def write_candidates(path: Path, data: Prepared, outputs: list[ModelOutput]) -> None:
+    """candidates.parquet: each model's top N, one model's table in memory at a time."""
+    user_ids = data.indexed.user_ids.gather(data.eval_users)
+    write_frames(
+        path,
+        lambda: (
+            _lists_frame(o.label, user_ids, o.items, o.scores, data.indexed.item_ids)
+            for o in outputs
+        ),
+    )
+
+
+def write_recommendations(
+    path: Path, data: Prepared, rows: list[tuple[RankedRow, int | None]]
+) -> None:
+    """recommendations.parquet: the rows' lists in order, one row's table in memory at a time
+    (with a `seed` column where rows carry their seed: a multi-seed run's top level)."""
+    user_ids = data.indexed.user_ids.gather(data.eval_users)
+
+    def frames():
+        for row, seed in rows:
+            frame = _lists_frame(row.label, user_ids, row.items, row.scores, data.indexed.item_ids)
+            yield frame if seed is None else frame.with_columns(pl.lit(seed).alias("seed"))
+
+    write_frames(path, frames)
+
+
+def write_data_file(
+    name: str, run_dir: Path, recipe: Recipe, data: Prepared, context, factors: bool
+) -> None:
+    """One of DATA_FILES: the held-out interactions with their status (test.parquet), the
+    evaluated users' and the items' training counts (for slices), or the item side data
+    (`side_to_store`; with the ALS item factors where `factors`)."""
+    if name == "test.parquet":
         ids = data.indexed
         test = data.test.select(
             ids.user_ids.gather(data.test["user_idx"]).alias("user"),
@@ -503,101 +658,25 @@ def write_run(
             "weight",
             "status",
         )
-        write_parquet(run_dir / "test.parquet", test)
-        write_parquet(run_dir / "users.parquet", _user_profiles(data))
-        write_parquet(run_dir / "items.parquet", _item_profiles(data))
-        timings = {"models": {o.label: o.timings for o in outputs}}
-        if rerank_timings:
-            timings["rerank"] = rerank_timings
-        from recsys_cli.ranking.stage import save_ranker
-
-        ranker = save_ranker(outputs, run_dir)  # {"ranker": its timeline, counts, importances}
-        manifest = {
-            "recipe": recipe.name,
-            "seed": recipe.seed,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "dataset": {
-                "name": data.dataset.name,
-                "checksum": data.dataset.checksum,
-                "source": data.dataset.source,
-                "synthetic": data.dataset.synthetic,
-            },
-            "split": {"fingerprint": data.split.fingerprint(), "kind": recipe.split.kind},
-            "counts": data.report,
-            "models": [o.label for o in outputs],
-            "lists": lists,  # row labels of recommendations.parquet, in order
-            "list_depth": max([*recipe.eval.cutoffs] + [v.length for v in recipe.variants]),
-            **({"variants": list(rerank_timings)} if rerank_timings else {}),
-            **ranker,
-            "timings": {
-                **timings,
-                "train_total_s": round(time.perf_counter() - started, 3),
-                "peak_memory_mib": peak_memory_mib(),
-            },
-            **provenance(),
-        }
-        write_json(run_dir / "manifest.json", manifest)
-    return manifest
+        write_parquet(run_dir / name, test)
+    elif name == "users.parquet":
+        write_parquet(run_dir / name, _user_profiles(data))
+    elif name == "items.parquet":
+        write_parquet(run_dir / name, _item_profiles(data))
+    else:
+        write_side_data(run_dir / name, side_to_store(recipe, data, context, factors))
 
 
-def context_for_run(run_dir: Path, data_dir: Path | None = None, step: Step = silent_step):
-    """The `RerankContext` of a stored run, rebuilt by re-preparing the data of its recipe.toml
-    (the dataset checksum must match the manifest)."""
-    recipe = read_run_recipe(run_dir)
-    data = prepare(recipe, data_dir, step)
-    expected = load_manifest(run_dir)["dataset"]["checksum"]
-    if data.dataset.checksum != expected:
-        raise DataError(
-            f"{run_dir}: the dataset now has checksum {data.dataset.checksum}, the run was "
-            f"trained on {expected}; beyond-accuracy metrics need the same data"
-        )
-    with step("item side data for metrics"):
-        return build_context(recipe, data)
-
-
-def _write_lists(
-    recipe: Recipe, run_dir: Path, data: Prepared, outputs, context, step, rows, executor
-):
-    """candidates.parquet (each model's top N) and recommendations.parquet (each model's and
-    variant's list, max cutoff deep, of the `rows` asked for, None: all); returns the row labels
-    in order and the rerank timings.
-
-    Each model's lists are written as soon as they exist, so only one model's tables are in
-    memory at a time, whatever the number of models and variants."""
-    user_ids = data.indexed.user_ids.gather(data.eval_users)
-    item_ids = data.indexed.item_ids
-    depth = max(recipe.eval.cutoffs)
-    history = data.model_input[data.eval_users] if recipe.variants else None
-    rerank_timings, lists = {}, []
-    with (
-        ParquetPieces(run_dir / "candidates.parquet") as candidates,
-        ParquetPieces(run_dir / "recommendations.parquet") as recommendations,
-    ):
-        for output in outputs:
-            items, scores = output.items, output.scores
-            frame = _lists_frame(output.label, user_ids, items, scores, item_ids)
-            candidates.add(frame)
-            if rows is None or output.label in rows:
-                lists.append(output.label)
-                if depth < items.shape[1]:
-                    frame = _lists_frame(
-                        output.label, user_ids, items[:, :depth], scores[:, :depth], item_ids
-                    )
-                recommendations.add(frame)
-            del frame
-            for variant in recipe.variants:
-                row = f"{output.label}+{variant.name}"
-                if output.label not in variant.models or (rows is not None and row not in rows):
-                    continue
-                with step(f"rerank {row}"):
-                    t0 = time.perf_counter()
-                    ranked, ranked_scores = executor.rerank(
-                        context, variant, items, scores, history
-                    )
-                    rerank_timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
-                recommendations.add(_lists_frame(row, user_ids, ranked, ranked_scores, item_ids))
-                lists.append(row)
-    return lists, rerank_timings
+def side_to_store(recipe: Recipe, data: Prepared, context, factors: bool) -> StoredSide:
+    """The item side data a run stores for `rank eval`: the item table, training popularity and
+    user count, the evaluated users' model input where the recipe's metrics read profiles, and
+    the ALS item factors (`factors`: a variant or metric uses them)."""
+    history = None
+    if needs_profiles(recipe.eval.metrics):
+        history = data.model_input[data.eval_users]
+        history.sort_indices()
+    vectors = context.embeddings("factors", "stored side data") if factors else None
+    return StoredSide(context.items, context.popularity, context.n_train_users, history, vectors)
 
 
 def _user_profiles(data: Prepared) -> pl.DataFrame:
@@ -619,197 +698,6 @@ def _item_profiles(data: Prepared) -> pl.DataFrame:
             "train_users": np.diff(data.fit.tocsc().indptr).astype(np.int64),
         }
     )
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    per_user: pl.DataFrame
-    summary: pl.DataFrame
-    cutoffs: tuple[int, ...]
-    metrics: tuple[str, ...]
-
-    def to_json(self) -> dict:
-        """metrics.json: {model: {"metric@k": {mean, stderr, users}}}, in recipe order."""
-        models: dict[str, dict] = {}
-        extra = [c for c in ("seed_sd", "per_seed") if c in self.summary.columns]
-        for row in self.summary.iter_rows(named=True):
-            models.setdefault(row["model"], {})[f"{row['metric']}@{row['cutoff']}"] = {
-                "mean": row["mean"],
-                "stderr": row["stderr"],
-                "users": row["users"],
-                **{name: row[name] for name in extra},
-            }
-        return {"cutoffs": list(self.cutoffs), "metrics": list(self.metrics), "models": models}
-
-
-def evaluate_run(
-    run_dir: Path,
-    cutoffs: tuple[int, ...],
-    metrics: tuple[str, ...],
-    *,
-    context=None,
-    data_dir: Path | None = None,
-    truth_items: pl.Series | None = None,
-    progress: Progress = NO_PROGRESS,
-) -> Evaluation:
-    """Evaluate the stored recommendations of a run against its stored truth (original ids).
-
-    `truth_items` restricts the held-out truth to those items (a popularity-band slice: only
-    users with held-out items in the band are evaluated, on the full lists). Users are evaluated
-    in blocks (`user_blocks`), each block counted on `progress` (lists = models x users).
-
-    Accuracy comes from the stored files alone; beyond-accuracy and business metrics also need the
-    item side data (`context`, else `context_for_run`). Catalogue-level metrics (coverage, gini,
-    provider_gini) are one number per model and cutoff: in the summary (stderr null), not per user.
-    """
-    # Rows and list depth come from the manifest, so a model that recommended nothing still has
-    # its (zero) row; each model's lists are read on their own further down.
-    manifest = load_manifest(run_dir)
-    models = pl.Series("model", manifest["lists"])
-    depth = manifest["list_depth"]
-    scan = pl.scan_parquet(run_dir / "recommendations.parquet")
-    test = pl.read_parquet(run_dir / "test.parquet").filter(pl.col("status") == "evaluated")
-    if truth_items is not None:
-        test = test.filter(pl.col("item").is_in(truth_items.implode()))
-    if max(cutoffs) > depth:
-        raise UserError(
-            f"{run_dir}: recommendations hold {depth} items per user; cutoff "
-            f"{max(cutoffs)} needs a new run with a larger eval.cutoffs"
-        )
-    accuracy = tuple(m for m in metrics if metric_kind(m) == "accuracy")
-    beyond = tuple(m for m in metrics if metric_kind(m) != "accuracy")
-    users = test["user"].unique(maintain_order=True).sort()
-    listed = scan.select(pl.col("item").unique()).collect()["item"]
-    items = pl.concat([listed, test["item"]]).unique().sort()
-    truth_pairs = _indexed_pairs(test.unique(["user", "item"]), users, items)
-    truth = sp.csr_matrix(
-        (np.ones(truth_pairs.height), (truth_pairs["u"], truth_pairs["i"])),
-        shape=(len(users), len(items)),
-    )
-    to_context = None
-    if beyond:
-        context = context or context_for_run(run_dir, data_dir)
-        to_context = context.item_index(items)
-        truth_context = sp.csr_matrix(
-            (truth.data, to_context[truth.indices], truth.indptr),
-            shape=(len(users), context.n_items),
-        )
-        truth_context.sort_indices()
-    from recsys_cli.evaluation.beyond import beyond_metrics
-
-    whole_list = tuple(m for m in beyond if split_metric(m)[0] in CATALOGUE_LEVEL)
-    beyond = tuple(m for m in beyond if m not in whole_list)
-    progress.total(len(models) * len(users), "lists")
-    started = time.perf_counter()
-    per_model, catalogue = [], []
-    for model in models:
-        model_started = time.perf_counter()
-        lists = _indexed_pairs(
-            scan.filter(pl.col("model") == model).select("user", "item", "rank").collect(),
-            users,
-            items,
-        )
-        ranked = np.full((len(users), depth), -1, dtype=np.int32)
-        ranked[lists["u"].to_numpy(), lists["rank"].to_numpy() - 1] = lists["i"].to_numpy()
-        # Item indices are >= 0: a (user, rank) given twice fills fewer cells than it has rows.
-        if np.count_nonzero(ranked >= 0) != lists.height:
-            raise UserError(
-                f"{run_dir}: {model} has more than one item at some (user, rank); a multi-seed "
-                "run is evaluated per seed (rank eval evaluates seeds/* and aggregates)"
-            )
-        if beyond or whole_list:
-            in_context = np.where(ranked >= 0, to_context[np.maximum(ranked, 0)], -1)
-            in_context = in_context.astype(np.int32)
-        tables = []
-        for rows in user_blocks(len(users), progress):
-            if accuracy:
-                tables.append(
-                    evaluate_lists(ranked[rows], truth[rows], cutoffs, accuracy, users[rows])
-                )
-            if beyond:
-                table, _ = beyond_metrics(
-                    context, in_context[rows], users[rows], truth_context[rows], cutoffs, beyond
-                )
-                tables += [table] if table is not None else []
-        if tables:
-            table = in_row_order(pl.concat(tables), accuracy + beyond, cutoffs)
-            per_model.append(table.select(pl.lit(model).alias("model"), pl.all()))
-        if whole_list:
-            _, whole = beyond_metrics(
-                context, in_context, users, truth_context, cutoffs, whole_list
-            )
-            catalogue.append(whole.select(pl.lit(model).alias("model"), pl.all()))
-        log.debug("evaluated %s: %.2f s", model, time.perf_counter() - model_started)
-    log.info(
-        "evaluated %d lists x %s users (%s at %s): %.2f s",
-        len(models),
-        f"{len(users):,}",
-        ", ".join(metrics),
-        ", ".join(map(str, cutoffs)),
-        time.perf_counter() - started,
-    )
-    per_user = pl.concat(per_model) if per_model else _empty_per_user(users)
-    summary = summarise(per_user)
-    if catalogue:
-        whole = pl.concat(catalogue).select(
-            "model",
-            "metric",
-            "cutoff",
-            pl.col("value").alias("mean"),
-            pl.lit(None, dtype=pl.Float64).alias("stderr"),
-            pl.lit(len(users), dtype=summary["users"].dtype).alias("users"),
-        )
-        summary = pl.concat([summary, whole])
-    summary = order_summary(summary, models, metrics, cutoffs)
-    return Evaluation(per_user, summary, tuple(cutoffs), tuple(metrics))
-
-
-def _indexed_pairs(frame: pl.DataFrame, users: pl.Series, items: pl.Series) -> pl.DataFrame:
-    """`frame` with `u` and `i`, the positions of its user and item in the sorted `users` and
-    `items`; rows whose user or item is not there are dropped (an inner join's rows)."""
-    from recsys_cli.data.prepare import positions
-
-    return frame.with_columns(
-        positions(frame["user"], users).alias("u"), positions(frame["item"], items).alias("i")
-    ).drop_nulls(["u", "i"])
-
-
-def _empty_per_user(users: pl.Series) -> pl.DataFrame:
-    """The per-user table when only catalogue-level metrics were asked for."""
-    return pl.DataFrame(
-        schema={
-            "model": pl.Utf8,
-            "user": users.dtype,
-            "metric": pl.Utf8,
-            "cutoff": pl.Int32,
-            "value": pl.Float64,
-        }
-    )
-
-
-def order_summary(summary: pl.DataFrame, models: pl.Series, metrics, cutoffs) -> pl.DataFrame:
-    """Rows by model (stored order), then metric (requested order), then cutoff."""
-    keys = [
-        pl.DataFrame({"model": models, "_m": np.arange(len(models))}),
-        pl.DataFrame({"metric": list(metrics), "_k": np.arange(len(metrics))}),
-        pl.DataFrame({"cutoff": pl.Series(cutoffs, dtype=summary["cutoff"].dtype)}).with_row_index(
-            "_c"
-        ),
-    ]
-    on = ["model", "metric", "cutoff"]
-    for key, column in zip(keys, on, strict=True):
-        summary = summary.join(key, on=column, how="left", maintain_order="left")
-    return summary.sort("_m", "_k", "_c", maintain_order=True).drop("_m", "_k", "_c")
-
-
-def save_evaluation(evaluation: Evaluation, target: Path) -> None:
-    """per_user.parquet first, metrics.json last (its presence marks a finished evaluation)."""
-    write_parquet(target / "per_user.parquet", evaluation.per_user)
-    try:
-        write_json(target / "metrics.json", evaluation.to_json())
-    except BaseException:
-        (target / "per_user.parquet").unlink()  # ours: write_parquet never replaces a file
-        raise
 
 
 def load_manifest(run_dir: Path) -> dict:
@@ -947,15 +835,28 @@ def prepare_sweep(
     if base.seeds:
         raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
     data = prepare(base, data_dir, step)
-    context = None
-    if any(needs_context(point.recipe) for point in points):
-        with step("item side data for reranking and metrics"):
-            context = build_context(base, data)
+    with step("item side data for reranking and metrics"):
+        context = build_context(base, data)
+        if any(needs_context(point.recipe) for point in points):
             for point in points:
                 check_columns_for(context, point.recipe)
     # The first point's ranker; run_sweep retrains it where a point's settings differ.
     outputs = fit_with_ranker(base, data, context, step, sweep_dir / "models")
     return points, data, context, outputs
+
+
+def write_shared(
+    folder: Path, points: list[GridPoint], data: Prepared, context, outputs: list[ModelOutput]
+) -> tuple[SharedFiles, SharedFiles]:
+    """Write what every point of a sweep holds alike into `folder`, once: the data files and
+    the models' candidates. Returns the files points link (with the candidates; without them,
+    for points whose ranker is retrained)."""
+    write_candidates(folder / CANDIDATES, data, outputs)
+    recipe = points[0].recipe
+    factors = any(uses_factors(point.recipe) for point in points)
+    for name in DATA_FILES:
+        write_data_file(name, folder, recipe, data, context, factors)
+    return SharedFiles(folder, DATA_FILES | {CANDIDATES}), SharedFiles(folder, DATA_FILES)
 
 
 def run_sweep(
@@ -965,21 +866,26 @@ def run_sweep(
     data_dir: Path | None = None,
     step: Step = silent_step,
 ) -> list[SweepPoint]:
-    """Prepare and fit each model once, then per grid point rerank, store and evaluate a run of
-    the rows that point changes (`grid_points`).
+    """Prepare and fit each model once, then per grid point rerank, evaluate (in memory) and
+    store a run of the rows that point changes (`grid_points`).
 
-    Every point is a run directory under `sweep_dir`, written atomically.
+    Every point is a run directory under `sweep_dir`, written atomically; the files every point
+    holds alike are written once and linked into each (`write_shared`).
     """
     from recsys_cli.results.store import PendingRun
 
     points, data, context, outputs = prepare_sweep(raw, grid, sweep_dir, data_dir, step)
     results = []
-    with step(f"sweep {len(points)} points") as sweep_progress:
+    with (
+        shared_folder(sweep_dir) as folder,
+        step(f"sweep {len(points)} points") as sweep_progress,
+    ):
+        shared, retrained = write_shared(folder, points, data, context, outputs)
         sweep_progress.total(len(points), "points")
         for index, point in enumerate(points):
             recipe = point.recipe
             shown = ", ".join(f"{k}={v}" for k, v in point.values.items())
-            point_context = context.for_recipe(recipe) if context is not None else None
+            point_context = context.for_recipe(recipe)
             point_outputs = outputs
             if recipe.ranker is not None:  # retrained where the point's ranker settings differ
                 from recsys_cli.ranking.stage import add_ranker
@@ -989,19 +895,18 @@ def run_sweep(
                 )
             with (
                 PendingRun(sweep_dir, f"{recipe.name}-{index:03d}") as pending,
-                step(f"point {index}: {shown}") as progress,
+                step(f"point {index}: {shown}"),
             ):
-                write_run(
-                    recipe, pending.path, data, point_outputs, point_context, rows=point.rows
-                )
-                evaluation = evaluate_run(
+                _, evaluation = write_run(
+                    recipe,
                     pending.path,
-                    recipe.eval.cutoffs,
-                    recipe.eval.metrics,
-                    context=point_context,
-                    progress=progress,
+                    data,
+                    point_outputs,
+                    point_context,
+                    rows=point.rows,
+                    evaluate=True,
+                    shared=shared if point_outputs is outputs else retrained,
                 )
-                save_evaluation(evaluation, pending.path)
             sweep_progress.advance()
             results.append(
                 SweepPoint(

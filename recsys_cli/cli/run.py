@@ -234,7 +234,6 @@ def evaluate(
             "item_popularity (head/mid/tail items); prints only, writes nothing.",
         ),
     ] = None,
-    data_dir: DataOpt = None,
     as_json: JsonOpt = False,
     output: FormatOpt = "table",
     rows: RowsOpt = "metrics",
@@ -246,21 +245,16 @@ def evaluate(
 ) -> None:
     """Evaluate a trained run, optionally with other cutoffs or metrics than its recipe.
 
-    Beyond-accuracy metrics re-prepare the run's dataset (same checksum required)."""
-    from recsys_cli.experiment import (
-        context_for_run,
-        evaluate_run,
-        evaluate_seeds,
-        load_manifest,
-        save_evaluation,
-    )
-    from recsys_cli.metrics import metric_kind, metric_problem
+    Metrics beyond accuracy read the item side data the run stored (the data are not read)."""
+    from recsys_cli.evaluation.stored import evaluate_run, evaluate_seeds, save_evaluation
+    from recsys_cli.metrics import metric_problem
     from recsys_cli.results.store import (
         RUN_LOG,
         ExistingFile,
         PendingRun,
         damaged_run_reported,
         open_run_dir,
+        read_manifest,
         read_run_recipe,
         run_log,
     )
@@ -275,7 +269,7 @@ def evaluate(
             raise UserError(f"--metrics: {problem}")
     if min(chosen_cutoffs) < 1:
         raise UserError("--cutoffs: cutoffs must be positive integers")
-    manifest = load_manifest(run_dir)
+    manifest = read_manifest(run_dir)
     output = _display(output, as_json, rows, baseline, manifest["lists"])
     step = progress_step(quiet, verbose)
     if slice_ is not None:
@@ -286,35 +280,23 @@ def evaluate(
         if baseline is not None:
             raise UserError("--baseline: slices are not tested; compare the whole run instead")
         with damaged_run_reported(run_dir):
-            _show_slices(
-                run_dir, slice_, chosen_cutoffs, chosen_metrics, data_dir, output, rows, step
-            )
+            _show_slices(run_dir, slice_, chosen_cutoffs, chosen_metrics, output, rows, step)
         return
     # The run's log gets the evaluation too (a re-evaluation's folder logs only its saving).
     with damaged_run_reported(run_dir), writing_into(run_dir), run_log(run_dir / RUN_LOG):
-        context = None
-        if any(metric_kind(m) != "accuracy" for m in chosen_metrics):
-            context = context_for_run(run_dir, data_dir, step)  # once, for every seed
         if (workers or scheduler) and not manifest.get("seeds"):
             from recsys_cli.distributed import connect, evaluate_run_sharded
 
             with connect(workers, scheduler) as client, step("evaluate on workers") as progress:
                 evaluation = evaluate_run_sharded(
-                    client,
-                    run_dir,
-                    chosen_cutoffs,
-                    chosen_metrics,
-                    context=context,
-                    progress=progress,
+                    client, run_dir, chosen_cutoffs, chosen_metrics, progress=progress
                 )
         elif manifest.get("seeds"):
-            evaluation = evaluate_seeds(
-                run_dir, chosen_cutoffs, chosen_metrics, context=context, step=step
-            )
+            evaluation = evaluate_seeds(run_dir, chosen_cutoffs, chosen_metrics, step=step)
         else:
             with step("evaluate") as progress:
                 evaluation = evaluate_run(
-                    run_dir, chosen_cutoffs, chosen_metrics, context=context, progress=progress
+                    run_dir, chosen_cutoffs, chosen_metrics, progress=progress
                 )
         try:
             if (run_dir / "metrics.json").exists():
@@ -329,26 +311,18 @@ def evaluate(
     _show(evaluation, manifest, target, output, quiet, rows, baseline)
 
 
-def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, output, rows, step) -> None:
+def _show_slices(run_dir, kind, cutoffs, metrics, output, rows, step) -> None:
     import polars as pl
 
     from recsys_cli.evaluation.slices import sliced_summaries
-    from recsys_cli.experiment import context_for_run, evaluate_run, load_manifest
-    from recsys_cli.metrics import metric_kind
+    from recsys_cli.evaluation.stored import evaluate_run
     from recsys_cli.results.report import summary_table
-
-    beyond = any(metric_kind(m) != "accuracy" for m in metrics)
-    context = context_for_run(run_dir, data_dir, step) if beyond else None
+    from recsys_cli.results.store import read_manifest
 
     def evaluate(truth_items):
         with step(f"evaluate a {kind} slice") as progress:
             return evaluate_run(
-                run_dir,
-                cutoffs,
-                metrics,
-                context=context,
-                truth_items=truth_items,
-                progress=progress,
+                run_dir, cutoffs, metrics, truth_items=truth_items, progress=progress
             )
 
     slices = sliced_summaries(run_dir, kind, evaluate)
@@ -365,7 +339,7 @@ def _show_slices(run_dir, kind, cutoffs, metrics, data_dir, output, rows, step) 
             console.print(table.to_rich(console.width, rows))
         else:
             print(table.to_markdown(rows))
-    cold = load_manifest(run_dir)["counts"].get("cold_users_excluded", 0)
+    cold = read_manifest(run_dir)["counts"].get("cold_users_excluded", 0)
     if kind == "user_activity" and cold:
         err_console.print(f"[dim]cold users (no training history): {cold:,}, not evaluable[/dim]")
 

@@ -1,7 +1,7 @@
 """Beyond-accuracy and business metrics of ranked lists, per user (and catalogue-level numbers).
 
-Lists are in the item index space of a `RerankContext` (the run's prepared data), so metrics can
-read training popularity, genres, artists and groups. Formulas: `recsys_cli.metrics.beyond_accuracy`
+Lists are in the item index space of the run's prepared data, and `ItemSideData` holds that
+data's training popularity, genres, artists and groups. Formulas: `recsys_cli.metrics.beyond_accuracy`
 and `recsys_cli.metrics.business` (docs/metrics.md). Choices made here: ILD uses genre Jaccard
 similarity; the tail (APLT) is the items outside the head covering 80% of training interactions;
 serendipity's primitive recommender is the global top-k by training popularity (one list shared by
@@ -14,30 +14,31 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from recsys_cli.evaluation.side_data import ItemSideData
 from recsys_cli.metrics import CATALOGUE_LEVEL, split_metric
-from recsys_cli.rerank.stage import RerankContext
 
 
 def beyond_metrics(
-    ctx: RerankContext,
+    side: ItemSideData,
     ranked: np.ndarray,
     users: pl.Series,
+    history: sp.csr_matrix | None,
     truth: sp.csr_matrix,
     cutoffs: tuple[int, ...],
     metrics: tuple[str, ...],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(per-user table user, metric, cutoff, value; catalogue table metric, cutoff, value).
+) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """(per-user table user, metric, cutoff, value or None; catalogue table metric, cutoff,
+    value).
 
-    ranked: (n_users, L) item indices in context space, -1 padded; rows belong to `users`
-    (original ids); truth: their held-out items (CSR in context space). Per-user NaN values (a
+    ranked: (n_users, L) item indices, -1 padded; rows belong to `users` (original ids);
+    history: their model input (CSR, sorted indices; read by the profile metrics popularity_lift,
+    miscalibration and discovery); truth: their held-out items (CSR). Per-user NaN values (a
     metric undefined for that user, e.g. ILD of a one-item list) are left out of the table.
     """
     from recsys_cli.metrics import beyond_accuracy as ba
     from recsys_cli.metrics import business as bz
 
-    history = ctx.history[ctx.rows(users)]
-    history.sort_indices()
-    pop = ctx.popularity
+    pop = side.popularity
     lazy: dict = {}
 
     def once(key, make):
@@ -45,46 +46,43 @@ def beyond_metrics(
             lazy[key] = make()
         return lazy[key]
 
-    def artist():
-        return ctx.attribute("artist", "metric 'artist'")
-
     def value(metric: str, recs: np.ndarray, k: int):
         base, group = split_metric(metric)
         if base == "ild" and group is None:
-            return ba.ild_jaccard(recs, ctx.genres(f"metric {metric!r}"))
+            return ba.ild_jaccard(recs, side.genres)
         if base == "ild":
-            return ba.ild_cosine(recs, ctx.embeddings(group, f"metric {metric!r}"))
+            return ba.ild_cosine(recs, side.vectors[group])
         if base == "coverage":
-            return ba.coverage(recs, ctx.n_items)
+            return ba.coverage(recs, side.n_items)
         if base == "gini":
-            return ba.gini_exposure(recs, ctx.n_items)
+            return ba.gini_exposure(recs, side.n_items)
         if base == "novelty":
-            return ba.novelty(recs, pop, ctx.n_train_users)
+            return ba.novelty(recs, pop, side.n_train_users)
         if base == "arp":
             return ba.arp(recs, pop)
         if base == "aplt":
-            return ba.aplt(recs, ctx.tail())
+            return ba.aplt(recs, side.tail)
         if base == "popularity_lift":
             profile = once("profile", lambda: ba.profile_popularity(*_csr(history), pop))
             return ba.popularity_lift(recs, pop, profile)
         if base == "miscalibration":
-            genres = ctx.genres(f"metric {metric!r}")
+            genres = side.genres
             dist = once("dist", lambda: ba.genre_distribution(*_csr(history), genres))
             return ba.miscalibration(recs, genres, dist)
         if base == "serendipity":
             popular = np.argsort(-pop, kind="stable")[:k].astype(np.int32)
             return ba.serendipity(recs, truth.indptr, truth.indices, popular)
         if base == "discovery":
-            return bz.discovery_rate(recs, artist(), *_csr(history))
+            return bz.discovery_rate(recs, side.artist, *_csr(history))
         if base == "provider_gini":
-            codes = artist()
+            codes = side.artist
             return bz.provider_gini(recs, codes, int(codes.max(initial=-1)) + 1)
         if base == "fair_marketplace":
-            codes = artist()
+            codes = side.artist
             bins = once("bins", lambda: _artist_bins(codes, pop))
             return bz.fair_marketplace(recs, codes, bins)
         if base == "exposure_share":
-            return bz.exposure_share(recs, ctx.group(group))
+            return bz.exposure_share(recs, side.groups[group])
         raise KeyError(metric)  # the loader only admits known metrics
 
     per_user, catalogue = [], []

@@ -1,9 +1,12 @@
 """Run directories: written under a hidden temporary name and renamed only when complete.
 
-A run directory holds recipe.toml (resolved), manifest.json, test.parquet, candidates.parquet,
-recommendations.parquet and, once evaluated, per_user.parquet and metrics.json. `metrics.json` is
-written last, so a directory with it is a finished evaluation; one without it was only trained.
-Every run directory also holds run.log: the package's INFO log records while it was written.
+A run directory holds recipe.toml (resolved), manifest.json, test.parquet, users.parquet,
+items.parquet, candidates.parquet, recommendations.parquet, side/ (the item side data its metrics
+read: `results.side_data`) and, once evaluated, per_user.parquet and metrics.json. `metrics.json`
+is written last, so a directory with it is a finished evaluation; one without it was only
+trained. Every run directory also holds run.log: the package's INFO log records while it was
+written. A run is written once: training evaluates its lists in memory, and only `rank eval`,
+`rank compare` and the reports read the files back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +65,7 @@ def _alive(pid: int) -> bool:
 
 
 def owner_tag() -> str:
-    """"HOST PID" of this process: what OWNER_FILE records (`rank tune` tags its trials so)."""
+    """ "HOST PID" of this process: what OWNER_FILE records (`rank tune` tags its trials so)."""
     return _owner()
 
 
@@ -193,7 +197,7 @@ class ExistingFile(UserError):
     """A complete file is already in place (another process wrote it first): never replaced."""
 
 
-def _write_atomic(path: Path, write: Callable[[Path], object], *, replace: bool) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object], *, replace: bool) -> None:
     """`write` a temporary file of a unique name beside `path`, then move it to `path`: replacing
     it, or (replace=False) only where no `path` exists yet, else ExistingFile. Concurrent
     writers never share a temporary name, and no temporary file outlives the call."""
@@ -218,45 +222,88 @@ def _write_atomic(path: Path, write: Callable[[Path], object], *, replace: bool)
 def write_json(path: Path, payload: Any) -> None:
     """Write JSON through a uniquely named temporary file and an atomic rename."""
     text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
-    _write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"), replace=True)
+    write_atomic(path, lambda temp: temp.write_text(text, encoding="utf-8"), replace=True)
 
 
 def write_parquet(path: Path, frame: pl.DataFrame, *, replace: bool = False) -> None:
     """Write a new Parquet file; an existing `path` is never replaced (ExistingFile): two
     `rank eval`s of one run race for per_user.parquet and the second saves under evals/.
     `replace=True`: a table that is rewritten whole (`rank tune`'s trials.parquet)."""
-    _write_atomic(path, frame.write_parquet, replace=replace)
+    write_atomic(path, frame.write_parquet, replace=replace)
 
 
-class ParquetPieces:
-    """Write one Parquet table piece by piece: each piece goes to a hidden part file as soon as
-    it exists (and can be dropped from memory); leaving the `with` block joins the parts in one
-    streaming pass and renames the result into place. On an error nothing is left behind."""
+def write_frames(path: Path, frames: Callable[[], Iterator[pl.DataFrame]]) -> None:
+    """Write the frames that `frames()` yields (one schema) as one new Parquet table, streaming:
+    each frame is made when the writer needs it and dropped once written, and nothing is read
+    back. An existing `path` is never replaced (ExistingFile); on an error nothing is left.
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.parts: list[Path] = []
-        self.token = secrets.token_hex(4)  # part names of concurrent writers never meet
+    `frames` may be called again (a polars source can be scanned more than once)."""
+    from itertools import chain
 
-    def __enter__(self) -> ParquetPieces:
-        return self
+    from polars.io.plugins import register_io_source
 
-    def add(self, frame: pl.DataFrame) -> None:
-        part = self.path.with_name(
-            f"{TEMP_PREFIX}{self.path.stem}-{self.token}-{len(self.parts)}.parquet"
-        )
-        frame.write_parquet(part)
-        self.parts.append(part)
+    stream = frames()
+    first = next(stream, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    schema = first.schema
+    pending = [chain([first], stream)]  # the first pull starts with the frame made here
+    del first
 
-    def __exit__(self, kind, error, traceback) -> bool:
-        try:
-            if kind is None:
-                joined = pl.scan_parquet(self.parts)
-                _write_atomic(self.path, joined.sink_parquet, replace=False)
-        finally:
-            for leftover in self.parts:
-                leftover.unlink(missing_ok=True)
-        return False
+    def source(with_columns, predicate, n_rows, batch_size):
+        for frame in pending.pop() if pending else frames():
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            yield frame if predicate is None else frame.filter(predicate)
+
+    lazy = register_io_source(source, schema=schema)
+    write_atomic(path, lazy.sink_parquet, replace=False)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` as a hard link to the file `source` (a folder: a new folder of links to its
+    files), copied where the filesystem has no hard links."""
+    if source.is_dir():
+        target.mkdir()
+        for child in source.iterdir():
+            link_or_copy(child, target / child.name)
+        return
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links
+        shutil.copyfile(source, target)
+
+
+@dataclass(frozen=True)
+class SharedFiles:
+    """Files of a run directory that are identical in the other runs of one job (a sweep's
+    points, a multi-seed run's seeds): written once, into `folder`, and hard-linked into every
+    run (`link_or_copy`) instead of being written again."""
+
+    folder: Path
+    names: frozenset[str]
+
+    def place(self, name: str, run_dir: Path) -> bool:
+        """Link the shared `name` into `run_dir`; False (nothing done) where it is not shared."""
+        if name not in self.names:
+            return False
+        link_or_copy(self.folder / name, run_dir / name)
+        return True
+
+
+@contextlib.contextmanager
+def shared_folder(root: Path) -> Iterator[Path]:
+    """A hidden folder under `root` for `SharedFiles`, owned by this process (a later run
+    removes it if this process dies: `remove_dead_runs`) and removed when the block ends."""
+    folder = root / f"{TEMP_PREFIX}shared-{secrets.token_hex(4)}"
+    folder.mkdir(parents=True)
+    try:
+        (folder / OWNER_FILE).write_text(_owner(), encoding="utf-8")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # Columns each stored table must have for `rank eval`, `rank compare` and slices to read it.
@@ -296,7 +343,7 @@ MANIFEST_KEYS = {
     "counts.kind": str,
     "counts.evaluated_part": str,
 }
-_DAMAGED = "the run directory is damaged (half-copied or edited?): run it again"
+DAMAGED = "the run directory is damaged (half-copied or edited?): run it again"
 
 
 def open_run_dir(path: Path, evaluated: bool = False) -> Path:
@@ -327,7 +374,7 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: not readable as JSON ({error}); {_DAMAGED}") from None
+        raise UserError(f"{path}: not readable as JSON ({error}); {DAMAGED}") from None
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -336,20 +383,18 @@ def read_manifest(run_dir: Path) -> dict:
     path = run_dir / "manifest.json"
     manifest = read_json(path)
     if not isinstance(manifest, dict):
-        raise UserError(
-            f"{path}: expected a JSON object, got {type(manifest).__name__}; {_DAMAGED}"
-        )
+        raise UserError(f"{path}: expected a JSON object, got {type(manifest).__name__}; {DAMAGED}")
     for key, kind in MANIFEST_KEYS.items():
         parent, _, last = key.rpartition(".")
         value = manifest.get(parent, {}).get(last) if parent else manifest.get(last)
         if not isinstance(value, kind) or isinstance(value, bool):
             problem = "missing" if value is None else f"{type(value).__name__}, not {kind.__name__}"
-            raise UserError(f"{path}: {key} is {problem}; {_DAMAGED}")
+            raise UserError(f"{path}: {key} is {problem}; {DAMAGED}")
     seeds = manifest.get("seeds", [])
     if not isinstance(seeds, list) or not all(type(s) is int and s >= 0 for s in seeds):
-        raise UserError(f"{path}: seeds is not a list of seeds; {_DAMAGED}")
+        raise UserError(f"{path}: seeds is not a list of seeds; {DAMAGED}")
     if not all(isinstance(label, str) for label in manifest["lists"]):
-        raise UserError(f"{path}: lists is not a list of row labels; {_DAMAGED}")
+        raise UserError(f"{path}: lists is not a list of row labels; {DAMAGED}")
     return manifest
 
 
@@ -376,11 +421,11 @@ def check_parquet(path: Path, columns: tuple[str, ...]) -> None:
         schema = pl.read_parquet_schema(path)
     except (OSError, pl.exceptions.PolarsError) as error:
         raise UserError(
-            f"{path}: not a readable Parquet file ({_first_line(error)}); {_DAMAGED}"
+            f"{path}: not a readable Parquet file ({_first_line(error)}); {DAMAGED}"
         ) from None
     missing = [c for c in columns if c not in schema]
     if missing:
-        raise UserError(f"{path}: lacks the column(s) {', '.join(missing)}; {_DAMAGED}")
+        raise UserError(f"{path}: lacks the column(s) {', '.join(missing)}; {DAMAGED}")
 
 
 def _first_line(error: BaseException) -> str:
@@ -398,5 +443,5 @@ def damaged_run_reported(run_dir: Path | str) -> Iterator[None]:
         if "out of specification" not in str(error) and not str(error).startswith("parquet"):
             raise
         raise UserError(
-            f"{run_dir}: a stored Parquet file is damaged ({_first_line(error)}); {_DAMAGED}"
+            f"{run_dir}: a stored Parquet file is damaged ({_first_line(error)}); {DAMAGED}"
         ) from None

@@ -20,6 +20,7 @@ from polars.testing import assert_frame_equal
 from recsys_cli import experiment
 from recsys_cli.config.loader import recipe_from_dict
 from recsys_cli.errors import UserError
+from recsys_cli.evaluation.stored import evaluate_run, save_evaluation
 
 pytest.importorskip("distributed")
 
@@ -126,20 +127,20 @@ def test_sharded_evaluation_equals_evaluate_run(tmp_path, raw, client):
     experiment.run_recipe(recipe, reference_run)
     assert_same_run(run_dir, reference_run)
     cutoffs, metrics = recipe.eval.cutoffs, recipe.eval.metrics
-    single = experiment.evaluate_run(run_dir, cutoffs, metrics)
+    single = evaluate_run(run_dir, cutoffs, metrics)
     # 3 shards over 2 workers: uneven blocks, one worker evaluates two of them
     sharded = rdist.evaluate_run_sharded(client, run_dir, cutoffs, metrics, shards=3)
     assert_frame_equal(sharded.per_user, single.per_user, check_exact=True)
     assert_frame_equal(sharded.summary, single.summary, check_exact=True)
     for name, evaluation in (("single", single), ("sharded", sharded)):
         (tmp_path / name).mkdir()
-        experiment.save_evaluation(evaluation, tmp_path / name)
+        save_evaluation(evaluation, tmp_path / name)
     metrics_json = (tmp_path / "sharded" / "metrics.json").read_bytes()
     assert metrics_json == (tmp_path / "single" / "metrics.json").read_bytes()
     assert json.loads(metrics_json)["models"]["ease+mmr"]["coverage@10"]["stderr"] is None
     # accuracy only, default shard count (one per worker)
     accuracy = rdist.evaluate_run_sharded(client, run_dir, (1, 10), ("ndcg", "mrr"))
-    reference = experiment.evaluate_run(run_dir, (1, 10), ("ndcg", "mrr"))
+    reference = evaluate_run(run_dir, (1, 10), ("ndcg", "mrr"))
     assert_frame_equal(accuracy.per_user, reference.per_user, check_exact=True)
     assert_frame_equal(accuracy.summary, reference.summary, check_exact=True)
 
@@ -151,25 +152,26 @@ def test_a_worker_killed_mid_sweep_still_gives_every_point_once(tmp_path, raw, c
     markers = tmp_path / "markers"
     markers.mkdir()
 
-    def slow_evaluation():
-        # Runs inside each worker process: every point pauses after its run files are written
-        # and before its evaluation, leaving a half-finished directory to kill the worker on.
+    def slow_storing():
+        # Runs inside each worker process: every point pauses after its directory is made and
+        # its lists evaluated, before its files are stored, leaving a half-finished directory
+        # to kill the worker on.
         import os
         import time
 
         from recsys_cli import experiment as worker_experiment
 
-        real = worker_experiment.evaluate_run
+        real = worker_experiment.store_run
 
-        def paused(run_dir, *args, **kwargs):
+        def paused(recipe, run_dir, *args, **kwargs):
             (markers / f"{os.getpid()}-{Path(run_dir).name}").touch()
             time.sleep(1.0)
-            return real(run_dir, *args, **kwargs)
+            return real(recipe, run_dir, *args, **kwargs)
 
-        worker_experiment.evaluate_run = paused
+        worker_experiment.store_run = paused
 
     pids = client.run(os.getpid)
-    client.run(slow_evaluation)
+    client.run(slow_storing)
     outcome: dict = {}
 
     def sweep():
@@ -185,7 +187,7 @@ def test_a_worker_killed_mid_sweep_still_gives_every_point_once(tmp_path, raw, c
         time.sleep(0.02)
     pid, killed_attempt = next(markers.iterdir()).name.split("-", 1)
     victim = int(pid)
-    assert killed_attempt.startswith(".tmp-")  # its run files are written, metrics.json is not
+    assert killed_attempt.startswith(".tmp-")  # its directory exists, metrics.json does not
     assert victim in pids.values()
     os.kill(victim, signal.SIGKILL)
     thread.join(timeout=90)

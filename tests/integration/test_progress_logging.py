@@ -166,7 +166,8 @@ def test_evaluation_in_user_blocks_equals_one_block(
 ):
     from recsys_cli.config.loader import load_recipe
     from recsys_cli.evaluation import evaluate
-    from recsys_cli.experiment import evaluate_run, run_recipe
+    from recsys_cli.evaluation.stored import evaluate_run
+    from recsys_cli.experiment import run_recipe
 
     path = tmp_path / "blocks.toml"
     path.write_text(BLOCKS.format(path=interactions_csv, items=items_csv))

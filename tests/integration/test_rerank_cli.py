@@ -118,16 +118,23 @@ def test_run_evaluates_variants_side_by_side_and_eval_reproduces(tmp_path, recip
     assert (run_dir / "metrics.json").read_bytes() == (run_dir / "first.json").read_bytes()
 
 
-def test_eval_refuses_changed_data_and_run_refuses_missing_columns(
+def test_eval_reads_the_stored_side_data_not_the_changed_data_and_run_refuses_missing_columns(
     tmp_path, recipe, interactions_csv, items_csv, monkeypatch
 ):
     result = invoke("train", recipe, "--results-dir", tmp_path / "r", "--json")
     assert result.exit_code == 0, result.output
     run_dir = Path(json.loads(result.stdout)["run_dir"])
+    first = invoke("eval", run_dir, "-q")
+    assert first.exit_code == 0, first.output
+    # The run evaluates from what it stored (side/): editing or removing the data changes nothing.
     interactions_csv.write_text(interactions_csv.read_text() + "u0,i39,1,1.0\n")
-    changed = invoke("eval", run_dir, "-q")
-    assert changed.exit_code == 2
-    assert "checksum" in changed.output and len(changed.output.strip().splitlines()) == 1
+    kept = items_csv.read_text()
+    items_csv.unlink()
+    again = invoke("eval", run_dir, "-q")
+    assert again.exit_code == 0, again.output
+    [evaluation] = (run_dir / "evals").iterdir()
+    assert (evaluation / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
+    items_csv.write_text(kept)
 
     fits = []
     monkeypatch.setattr(experiment, "create_model", lambda *a: fits.append(a))
@@ -378,12 +385,25 @@ def test_sweep_hypervolume_against_a_given_reference_point(tmp_path, recipe):
 
 
 def test_ild_with_a_named_similarity(tmp_path, recipe, items_csv):
-    assert invoke("run", recipe, "--results-dir", tmp_path / "r", "-q").exit_code == 0
+    plain = invoke("run", recipe, "--results-dir", tmp_path / "plain", "-q")
+    assert plain.exit_code == 0, plain.output
+    # ALS item factors are fitted (and stored) only where a variant or metric reads them
+    refused = invoke("eval", plain.stdout.strip(), "--metrics", "ild[factors]")
+    assert refused.exit_code == 2 and "did not fit" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    metrics = '--set=eval.metrics=["ndcg", "ild[factors]"]'
+    assert invoke("run", recipe, metrics, "--results-dir", tmp_path / "r", "-q").exit_code == 0
     (run_dir,) = sorted((tmp_path / "r").iterdir())
     result = invoke(
         "eval", run_dir, "--metrics", "ild[artist],ild[factors],ild", "--cutoffs", "5", "--json"
     )
     assert result.exit_code == 0, result.output
+    stored = json.loads((run_dir / "metrics.json").read_text())["models"]["ease+radio"]
+    assert (
+        result.stdout
+        and json.loads(result.stdout)["models"]["ease+radio"]["ild[factors]@5"]
+        == stored["ild[factors]@5"]
+    )
     values = json.loads(result.stdout)["models"]["ease+radio"]
     # ild[artist] by hand: share of pairs in each top-5 list whose artists differ.
     artist = dict(pl.read_csv(items_csv).select("track", "artist").iter_rows())

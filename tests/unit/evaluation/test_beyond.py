@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from recsys_cli.config.schema import Recipe
 from recsys_cli.evaluation.beyond import beyond_metrics
+from recsys_cli.evaluation.side_data import ItemSideData
 from recsys_cli.rerank.stage import RerankContext
 
 
@@ -27,11 +27,13 @@ def test_novelty_divides_by_users_with_training_interactions():
             items=items, item_ids=items["item"], user_ids=pl.Series([f"u{i}" for i in range(5)])
         ),
     )
-    ctx = RerankContext.from_prepared(prepared, Recipe(name="t", models=()))
+    ctx = RerankContext.from_prepared(prepared, SimpleNamespace(seed=0, groups={}))
     assert ctx.n_train_users == 3
+    side = ItemSideData.of(ctx, ("novelty",))
+    assert side.n_train_users == 3
     ranked = np.array([[1, 2], [3, -1]], dtype=np.int32)
     per_user, _ = beyond_metrics(
-        ctx, ranked, pl.Series(["u0", "u1"]), sp.csr_matrix((2, 4)), (2,), ("novelty",)
+        side, ranked, pl.Series(["u0", "u1"]), None, sp.csr_matrix((2, 4)), (2,), ("novelty",)
     )
     # naive reference: p(i) = training users of i / 3 training users; unseen items count as one
     p = {1: 1 / 3, 2: 1 / 3, 3: 1 / 3}

@@ -9,7 +9,14 @@ import polars as pl
 import pytest
 
 from recsys_cli.results import store
-from recsys_cli.results.store import ExistingFile, ParquetPieces, write_json, write_parquet
+from recsys_cli.results.store import (
+    ExistingFile,
+    SharedFiles,
+    link_or_copy,
+    write_frames,
+    write_json,
+    write_parquet,
+)
 
 
 def frame(value: int) -> pl.DataFrame:
@@ -69,13 +76,56 @@ def test_json_is_replaced_atomically(tmp_path):
     assert os.listdir(tmp_path) == ["manifest.json"]
 
 
-def test_pieces_join_into_a_new_file_only(tmp_path):
+def test_frames_stream_into_a_new_file_only(tmp_path):
     path = tmp_path / "candidates.parquet"
-    with ParquetPieces(path) as pieces:
-        pieces.add(frame(1))
-        pieces.add(frame(2))
+    made = []
+
+    def frames():
+        for value in (1, 2):
+            made.append(value)
+            yield frame(value)
+
+    write_frames(path, frames)
     assert pl.read_parquet(path).equals(pl.concat([frame(1), frame(2)]))
-    with pytest.raises(ExistingFile), ParquetPieces(path) as pieces:
-        pieces.add(frame(3))
+    assert made == [1, 2]  # each frame made once: the first one serves the schema too
+    with pytest.raises(ExistingFile):
+        write_frames(path, lambda: iter([frame(3)]))
     assert pl.read_parquet(path).height == 2000
     assert os.listdir(tmp_path) == ["candidates.parquet"]
+
+
+def test_a_failing_frame_leaves_nothing(tmp_path):
+    def frames():
+        yield frame(1)
+        raise RuntimeError("boom")
+
+    with pytest.raises(Exception, match="boom"):
+        write_frames(tmp_path / "t.parquet", frames)
+    assert os.listdir(tmp_path) == []
+
+
+def test_shared_files_are_links_and_folders_are_folders_of_links(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "side").mkdir(parents=True)
+    (shared / "test.parquet").write_bytes(b"t")
+    (shared / "side" / "a.npz").write_bytes(b"a")
+    run = tmp_path / "run"
+    run.mkdir()
+    files = SharedFiles(shared, frozenset({"test.parquet", "side"}))
+    assert files.place("test.parquet", run) and files.place("side", run)
+    assert not files.place("candidates.parquet", run)  # not shared: the run writes its own
+    assert (run / "test.parquet").stat().st_ino == (shared / "test.parquet").stat().st_ino
+    assert (run / "side" / "a.npz").read_bytes() == b"a"
+    with pytest.raises(FileExistsError):  # never replaces a file
+        link_or_copy(shared / "test.parquet", run / "test.parquet")
+
+
+def test_without_hard_links_the_file_is_copied(tmp_path, monkeypatch):
+    def refuse(source, target):
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(store.os, "link", refuse)
+    (tmp_path / "a").write_bytes(b"x")
+    link_or_copy(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b").read_bytes() == b"x"
+    assert (tmp_path / "b").stat().st_ino != (tmp_path / "a").stat().st_ino

@@ -1,0 +1,58 @@
+"""The item side data that beyond-accuracy and business metrics read, as arrays in index space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recsys_cli.metrics import split_metric
+
+# Metrics that read the genre matrix or the artist codes (plain `ild` is genre Jaccard).
+GENRE_METRICS = frozenset({"ild", "miscalibration"})
+ARTIST_METRICS = frozenset({"discovery", "provider_gini", "fair_marketplace"})
+
+
+@dataclass(frozen=True)
+class ItemSideData:
+    """Per-item arrays of one prepared dataset (row i is item index i), only those the
+    evaluated metrics read.
+
+    popularity: training users per item (float64); n_train_users: users with a training
+    interaction (novelty's denominator); genres: items x genres multi-hot (float64); artist: int64
+    codes, -1 where unknown; tail: long-tail mask (APLT); vectors: `ild[SIMILARITY]` -> item
+    vectors whose cosine is the similarity; groups: group name -> item mask (exposure_share).
+    """
+
+    popularity: np.ndarray
+    n_train_users: int
+    genres: np.ndarray | None = None
+    artist: np.ndarray | None = None
+    tail: np.ndarray | None = None
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return self.popularity.size
+
+    @classmethod
+    def of(cls, source, metrics) -> ItemSideData:
+        """The arrays `metrics` read, taken from `source` (a `RerankContext`, which derives
+        them from the dataset's item columns and says in one line which metric needs a column
+        the data lack)."""
+        found: dict = {"vectors": {}, "groups": {}}
+        for metric in metrics:
+            base, argument = split_metric(metric)
+            needed_by = f"metric {metric!r}"
+            if base in GENRE_METRICS and argument is None:
+                found["genres"] = source.genres(needed_by)
+            elif base == "ild":
+                found["vectors"][argument] = source.embeddings(argument, needed_by)
+            elif base in ARTIST_METRICS:
+                found["artist"] = source.attribute("artist", needed_by)
+            elif base == "aplt":
+                found["tail"] = source.tail()
+            elif base == "exposure_share":
+                found["groups"][argument] = source.group(argument)
+        return cls(source.popularity, source.n_train_users, **found)
