@@ -1,5 +1,6 @@
 """A recipe's own interactions file (CSV or Parquet): checked in one streaming pass over the
-mapped columns, then handed on as a scan of them (nothing else of the file is ever read).
+mapped columns (nothing else of the file is ever read), then handed on as a scan of them (a
+Parquet file) or as those columns read (a CSV file, parsed once).
 
 Rows without a user or item id (null, NaN or blank) are dropped and counted in the run report;
 bad weights, times and id types are errors naming the first bad data row (see `_ids`,
@@ -186,7 +187,8 @@ def load_local_file(config: DatasetConfig) -> Dataset:
 
 def scan_local_file(config: DatasetConfig) -> Dataset:
     """A CSV/Parquet interactions file with the recipe's column mapping (and optional items
-    file), checked in full and returned as a scan of the mapped columns."""
+    file), checked in full: a Parquet file as a scan of the mapped columns, a CSV file read
+    (those columns only), as every pass over text would parse it again."""
     path = Path(config.path)
     scan, schema = scan_table(path, config.separator)
     mapping = config.columns
@@ -200,6 +202,10 @@ def scan_local_file(config: DatasetConfig) -> Dataset:
                 f"{path}: column {column!r} (dataset.columns.{key}) not found; "
                 f"columns are {', '.join(schema.names())}"
             )
+    text = path.suffix != ".parquet"
+    if text:  # parsed once, its mapped columns only: each later pass would parse it again
+        with _reading(path, config.separator):
+            scan = scan.select(*dict.fromkeys(wanted.values())).collect(engine="streaming").lazy()
     users, user_rules = _ids(mapping.user, schema[mapping.user], _where(path, mapping.user, "user"))
     items, item_rules = _ids(mapping.item, schema[mapping.item], _where(path, mapping.item, "item"))
     keep = users.is_not_null() & items.is_not_null()
@@ -234,6 +240,8 @@ def scan_local_file(config: DatasetConfig) -> Dataset:
         times.cast(pl.Int64).alias("timestamp"),
         weights.cast(pl.Float64).alias("weight"),
     ).filter(pl.col("user").is_not_null() & pl.col("item").is_not_null())
+    if text:
+        interactions = interactions.collect()
     digests = [sha256_of(path)]
     id_type = interactions.collect_schema()["item"]
     if config.items_path:
@@ -241,7 +249,7 @@ def scan_local_file(config: DatasetConfig) -> Dataset:
         digests.append(sha256_of(Path(config.items_path)))
     else:
         with _reading(path, config.separator):
-            catalogue = interactions.select(pl.col("item").unique().sort())
+            catalogue = interactions.lazy().select(pl.col("item").unique().sort())
             catalogue = catalogue.collect(engine="streaming")
     return Dataset(
         name=config.name,

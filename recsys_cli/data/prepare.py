@@ -54,15 +54,10 @@ def index_dataset(dataset: Dataset, config: FilterConfig) -> Indexed:
         rows = rows.filter(pl.col("weight") >= config.min_rating)
     if config.binarize:
         rows = rows.with_columns(pl.lit(1.0).alias("weight"))
-    user_ids, item_ids, count = pl.collect_all(
-        [
-            rows.select(pl.col("user").unique().sort()),
-            rows.select(pl.col("item").unique().sort()),
-            rows.select(pl.len()),
-        ],
-        engine="streaming",
-    )
-    user_ids, item_ids, n_rows = user_ids["user"], item_ids["item"], int(count.item())
+    # One query each: collected together, the scan they share would be cached in full.
+    user_ids = rows.select(pl.col("user").unique().sort()).collect(engine="streaming")["user"]
+    item_ids = rows.select(pl.col("item").unique().sort()).collect(engine="streaming")["item"]
+    n_rows = int(rows.select(pl.len()).collect(engine="streaming").item())
     frame = rows
     if config.min_user_interactions > 1 or config.min_item_interactions > 1:
         user_ids, item_ids, kept = _k_core(rows, user_ids, item_ids, config)
@@ -140,11 +135,14 @@ def positions(ids: pl.Series, vocab: pl.Series) -> pl.Series:
 def to_csr(frame: pl.DataFrame, n_users: int, n_items: int, binary: bool = False) -> sp.csr_matrix:
     """users x items CSR of summed weights (duplicates add up: play counts, repeated events), or
     with `binary` a 0/1 matrix (a pair with any interaction is 1, however often it repeats)."""
+    # Binary: every entry becomes 1, so the weights need not be read (nor made float64).
+    weights = (
+        np.ones(frame.height, dtype=np.float32)
+        if binary
+        else frame["weight"].to_numpy().astype(np.float32)
+    )
     matrix = sp.csr_matrix(
-        (
-            frame["weight"].to_numpy().astype(np.float32),
-            (frame["user_idx"].to_numpy(), frame["item_idx"].to_numpy()),
-        ),
+        (weights, (frame["user_idx"].to_numpy(), frame["item_idx"].to_numpy())),
         shape=(n_users, n_items),
     )
     matrix.sum_duplicates()

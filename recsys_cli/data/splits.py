@@ -98,12 +98,13 @@ def _temporal(
     _require_timestamps(stats["missing"], stats["rows"], "temporal")
     t_test = _epoch_seconds(config.cutoff) if config.cutoff is not None else int(stats["t_test"])
     share = 1.0 - config.validation / (1.0 - config.test)
+    t_val = ts.quantile(share, "higher") if config.validation > 0 else pl.lit(t_test)
     before = _collect(
-        frame.filter(ts < t_test).select(pl.len().alias("rows"), ts.quantile(share, "higher"))
+        frame.filter(ts < t_test).select(pl.len().alias("rows"), t_val.alias("timestamp"))
     ).row(0, named=True)
     if before["rows"] == 0:
         raise DataError(f"temporal cut at {t_test}: no interaction lies before it")
-    t_val = int(before["timestamp"]) if config.validation > 0 else t_test
+    t_val = int(before["timestamp"])
     cuts = {"train": ts < t_val, "test": ts >= t_test}
     if config.validation > 0:
         cuts["validation"] = (ts >= t_val) & (ts < t_test)

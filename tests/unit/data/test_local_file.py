@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from recsys_cli.config.schema import ColumnMap, DatasetConfig
+from recsys_cli.data.local_file import scan_local_file
 from recsys_cli.data.sources import load_local_file
 from recsys_cli.errors import DataError
 
@@ -187,3 +188,16 @@ def test_items_file_errors(tmp_path, content, fragment):
     items.write_text(content)
     with pytest.raises(DataError, match=fragment):
         load_local_file(items_config(plays, items))
+
+
+def test_the_first_bad_row_is_found_deep_in_a_large_file(tmp_path):
+    """The check runs in streaming chunks; the row it names is still the file's first bad one."""
+    n = 300_000
+    weights = pl.Series([1.0] * n).scatter([250_000, 270_000, 299_999], [-5.0, -6.0, -7.0])
+    frame = pl.DataFrame({"u": pl.int_range(n, eager=True) % 97, "i": pl.Series(range(n)) % 31})
+    path = write(tmp_path, frame.with_columns(w=weights))
+    with pytest.raises(DataError, match=r"-5.0 in data row 250001 \(3 such rows\)"):
+        load(path, user="u", item="i", weight="w")
+    scanned = scan_local_file(DatasetConfig(name="x", path=str(path), columns=ColumnMap("u", "i")))
+    assert isinstance(scanned.interactions, pl.LazyFrame)  # Parquet: nothing read in full
+    assert scanned.n_interactions == n and scanned.items["item"].to_list() == list(range(31))
