@@ -131,3 +131,32 @@ def test_max_items_lets_ease_run_where_the_recipe_allows_it(tmp_path):
                                   "--json", *common])  # fmt: skip
     assert allowed.exit_code == 0, allowed.output
     assert np.isfinite(json.loads(allowed.stdout)["models"]["ease"]["ndcg@10"]["mean"])
+
+
+def test_a_saved_set_is_scanned_and_splits_as_when_read_in_full(tmp_path):
+    """The run's loader reads the four canonical columns of the saved listens, lazily."""
+    from recsys_cli.config.schema import DatasetConfig, FilterConfig, SplitConfig
+    from recsys_cli.data.prepare import index_dataset
+    from recsys_cli.data.sources import load_dataset, scan_dataset
+    from recsys_cli.data.splits import split
+
+    made = synth("y", "--preset", "yambda-50m", "--scale", "0.002", "--data-dir", tmp_path)
+    assert made.exit_code == 0, made.output
+    config = DatasetConfig(name="y")
+    scanned, read = scan_dataset(config, tmp_path), load_dataset(config, tmp_path)
+    assert isinstance(scanned.interactions, pl.LazyFrame)
+    assert read.interactions.columns == ["user", "item", "timestamp", "weight"]
+    saved = pl.read_parquet(tmp_path / "synthetic" / "y" / "interactions.parquet")
+    assert "is_organic" in saved.columns and read.interactions.equals(
+        saved.select(read.interactions.columns)
+    )
+    parts = [
+        split(
+            index_dataset(data, FilterConfig()).interactions.drop("user", "item"),
+            SplitConfig(kind="temporal", test=0.05),
+            1,
+        )
+        for data in (scanned, read)
+    ]
+    assert parts[0].fit.equals(parts[1].fit) and parts[0].truth.equals(parts[1].truth)
+    assert parts[0].fit.height + parts[0].truth.height == saved.height

@@ -283,3 +283,19 @@ def test_bad_mirror_is_refused_before_anything_is_written(tmp_path, monkeypatch)
     with pytest.raises(DataError, match="is not a URL"):
         store.download(get_entry("ml-1m"))
     assert files_in(tmp_path) == [] and not (tmp_path / "data" / "ml-1m").exists()
+
+
+def test_scan_prepares_on_first_use_and_reads_the_canonical_columns_lazily(serve_dataset, tmp_path):
+    """Yambda's listens carry more columns (is_organic, played_ratio_pct) than a run reads."""
+    entry, up = serve_dataset("yambda-50m")
+    st, _ = make_store(tmp_path)
+    st.import_path(entry, up.write_extracted(tmp_path / "src"))
+    scanned = st.scan(entry, download=False)
+    assert st.status(entry).prepared and isinstance(scanned.interactions, pl.LazyFrame)
+    full = st.prepare(entry, download=False)
+    assert len(full.interactions.columns) > 4
+    canonical = full.interactions.select("user", "item", "timestamp", "weight")
+    assert scanned.interactions.collect().equals(canonical)
+    assert scanned.n_interactions == full.n_interactions == canonical.height
+    assert scanned.items.equals(full.items) and scanned.checksum == full.checksum
+    assert scanned.collect().interactions.equals(canonical)
