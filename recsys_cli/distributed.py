@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recsys_cli.errors import UserError
-from recsys_cli.experiment import Executor, SweepPoint
+from recsys_cli.pipeline.fit import Executor
+from recsys_cli.pipeline.sweep import SweepPoint
 from recsys_cli.progress import NO_PROGRESS, Progress, Step, silent_step
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def _sweep_point(shared, recipe, rows, temp_stem: str, files) -> tuple[str, dict
     """One grid point on a worker: rerank, evaluate and store its rows into a temporary
     directory named for this attempt (linking the sweep's shared `files`); returns (that
     directory, metrics.json). The client makes it final."""
-    from recsys_cli import experiment
+    from recsys_cli.pipeline.run import write_run
     from recsys_cli.results.store import RUN_LOG, run_log
 
     # A fresh name per attempt: a retry (its worker died) never writes where another attempt did.
@@ -158,7 +159,7 @@ def _sweep_point(shared, recipe, rows, temp_stem: str, files) -> tuple[str, dict
     try:
         with run_log(path / RUN_LOG):  # the worker's log of this attempt, in its run
             context = shared.context.for_recipe(recipe)
-            _, evaluation = experiment.write_run(
+            _, evaluation = write_run(
                 recipe,
                 path,
                 shared.data,
@@ -189,7 +190,7 @@ def run_sweep_distributed(
     written once, here, and linked into each point; the fitted outputs and the item side data
     go to every worker once; each point is one task (retried elsewhere if its worker dies).
     """
-    from recsys_cli.experiment import prepare_sweep, write_shared
+    from recsys_cli.pipeline.sweep import prepare_sweep, write_shared
     from recsys_cli.results.store import PendingRun, shared_folder
 
     ranker_keys = [key for key, _ in grid if key.split(".")[0] == "ranker"]
@@ -491,7 +492,7 @@ def run_recipe_distributed(
 
     A multi-seed recipe runs as `experiment.run_recipe` does, in this process: its per-seed
     sub-runs and their aggregation have one implementation."""
-    from recsys_cli.experiment import run_recipe
+    from recsys_cli.pipeline.run import run_recipe
 
     executor = DaskExecutor(client, shards, recipe.variants)
     return run_recipe(recipe, run_dir, data_dir, step, executor)

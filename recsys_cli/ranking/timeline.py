@@ -51,7 +51,7 @@ def labels_data(recipe: Recipe, data):
     """Windows 1 and 2 as an `experiment.Prepared` over the training part of `data`: `fit` is
     what the generators learn from, `truth` the label pairs of `eval_users` (pairs already in a
     user's input are not labels: no generator may retrieve them)."""
-    from recsys_cli.experiment import Prepared, _classify_truth
+    from recsys_cli.pipeline.prepare import Prepared, _classify_truth
 
     base = recipe.seed if recipe.split.seed is None else recipe.split.seed
     seed = int(np.random.SeedSequence([base, _LABEL_STREAM]).generate_state(1)[0])

@@ -159,16 +159,16 @@ def test_a_worker_killed_mid_sweep_still_gives_every_point_once(tmp_path, raw, c
         import os
         import time
 
-        from recsys_cli import experiment as worker_experiment
+        from recsys_cli.pipeline import run as worker_run
 
-        real = worker_experiment.store_run
+        real = worker_run.store_run
 
         def paused(recipe, run_dir, *args, **kwargs):
             (markers / f"{os.getpid()}-{Path(run_dir).name}").touch()
             time.sleep(1.0)
             return real(recipe, run_dir, *args, **kwargs)
 
-        worker_experiment.store_run = paused
+        worker_run.store_run = paused
 
     pids = client.run(os.getpid)
     client.run(slow_storing)

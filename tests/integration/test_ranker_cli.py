@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from recsys_cli import experiment
 from recsys_cli.cli.main import app
+from recsys_cli.pipeline import fit
 from recsys_cli.ranking import stage
 
 runner = CliRunner()
@@ -156,7 +156,7 @@ def test_bad_ranker_input_is_one_line_and_exit_2_before_training(
     tmp_path, write_recipe, items_csv, monkeypatch, extra, drop_artist, message
 ):
     fits = []
-    monkeypatch.setattr(experiment, "create_model", lambda *a: fits.append(a))
+    monkeypatch.setattr(fit, "create_model", lambda *a: fits.append(a))
     if drop_artist:
         pl.read_csv(items_csv).drop("artist").write_csv(items_csv)
     recipe = write_recipe(extra)

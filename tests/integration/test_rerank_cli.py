@@ -8,7 +8,6 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from recsys_cli import experiment
 from recsys_cli.cli.main import app
 from recsys_cli.evaluation.pareto import (
     best_feasible,
@@ -16,6 +15,7 @@ from recsys_cli.evaluation.pareto import (
     pareto_mask,
     parse_constraint,
 )
+from recsys_cli.pipeline import fit
 
 runner = CliRunner()
 
@@ -137,7 +137,7 @@ def test_eval_reads_the_stored_side_data_not_the_changed_data_and_run_refuses_mi
     items_csv.write_text(kept)
 
     fits = []
-    monkeypatch.setattr(experiment, "create_model", lambda *a: fits.append(a))
+    monkeypatch.setattr(fit, "create_model", lambda *a: fits.append(a))
     pl.read_csv(items_csv).drop("artist").write_csv(items_csv)
     missing = invoke("run", recipe, "--results-dir", tmp_path / "r2")
     assert missing.exit_code == 2
@@ -147,13 +147,13 @@ def test_eval_reads_the_stored_side_data_not_the_changed_data_and_run_refuses_mi
 
 def count_fits(monkeypatch) -> list:
     fitted = []
-    real = experiment.create_model
+    real = fit.create_model
 
     def counting(name, params, seed):
         fitted.append(name)
         return real(name, params, seed)
 
-    monkeypatch.setattr(experiment, "create_model", counting)
+    monkeypatch.setattr(fit, "create_model", counting)
     return fitted
 
 

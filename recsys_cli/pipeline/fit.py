@@ -1,0 +1,177 @@
+"""Fit the models of a recipe and take their top-N candidates for the evaluated users (and the
+learned second stage over them), and the item side data reranking and metrics read; `Executor`
+says where the per-user work (scoring, reranking, evaluating) happens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recsys_cli.config.schema import Recipe
+from recsys_cli.evaluation.evaluator import EvalUsers, evaluate_row
+from recsys_cli.metrics import metric_kind, split_metric
+from recsys_cli.models.registry import create_model
+from recsys_cli.pipeline.prepare import Prepared
+from recsys_cli.progress import Progress, Step, silent_step
+
+log = logging.getLogger(__name__)
+
+
+def needs_context(recipe: Recipe) -> bool:
+    """True when the recipe reranks, has a ranker or asks for a metric beyond accuracy."""
+    if recipe.variants or recipe.ranker is not None:
+        return True
+    return any(metric_kind(m) != "accuracy" for m in recipe.eval.metrics)
+
+
+def build_context(recipe: Recipe, data: Prepared):
+    """The item side data of a prepared dataset (reranking, metrics, the run's stored side/);
+    when the recipe reranks, ranks or goes beyond accuracy, fails early on the item columns it
+    needs and the data lack."""
+    from recsys_cli.rerank.stage import RerankContext, check_columns
+
+    context = RerankContext.from_prepared(data, recipe)
+    if not needs_context(recipe):
+        return context
+    check_columns(context, recipe)
+    if recipe.ranker is not None:
+        from recsys_cli.ranking.features import check_data
+
+        check_data(recipe, context, data)
+    return context
+
+
+def uses_factors(recipe: Recipe) -> bool:
+    """True when a variant or a metric reads the ALS item factors (similarity = "factors")."""
+    if any(split_metric(m) == ("ild", "factors") for m in recipe.eval.metrics):
+        return True
+    return any(
+        getattr(step.params, "similarity", None) == "factors"
+        for variant in recipe.variants
+        for step in variant.chain
+    )
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One fitted model's top-N candidates for the evaluated users (index space) and timings."""
+
+    label: str
+    items: np.ndarray
+    scores: np.ndarray
+    timings: dict
+
+
+class Executor:
+    """Where a run's per-user work happens: the models' top-k scoring, the rerank variants and
+    the evaluation of each row's lists. This one works in this process;
+    `distributed.DaskExecutor` shards the same calls over Dask workers, with identical results."""
+
+    def recommend(self, model, users, history, k: int, block_size: int | None, progress):
+        return model.recommend(users, history, k, block_size, progress=progress)
+
+    def rerank(self, context, variant, items, scores, history):
+        from recsys_cli.rerank.stage import apply_variant
+
+        return apply_variant(context, variant, items, scores, history)
+
+    def evaluate_row(self, items, users: EvalUsers, side, cutoffs, metrics, progress):
+        return evaluate_row(items, users, side, cutoffs, metrics, progress)
+
+    def release(self) -> None:
+        """Drop what was shipped for the run (nothing here)."""
+
+
+IN_PROCESS = Executor()
+
+
+def fit_models(
+    recipe: Recipe,
+    data: Prepared,
+    step: Step = silent_step,
+    work_dir: Path | None = None,
+    on_epoch: Callable[[str, int, float | None], None] | None = None,
+    executor: Executor = IN_PROCESS,
+) -> list[ModelOutput]:
+    """Fit every model on the training matrix and take its top-N candidates for eval users.
+
+    Sequential models get the training interactions in time order; models that write files of
+    their own (RecBole) write them under `work_dir/<label>`. Models trained by epochs also call
+    `on_epoch(label, epoch, validation NDCG@10 or None)` after each epoch (`rank tune`'s pruner;
+    an exception it raises stops the fit). `executor` takes the top-k of the evaluated users.
+    """
+    from recsys_cli.models.sequences import fit_in_time_order
+
+    history = data.model_input[data.eval_users]
+    outputs = []
+    for config in recipe.models:
+        model = create_model(config.name, config.params, recipe.seed)
+        if work_dir is not None and hasattr(model, "work_dir"):
+            model.work_dir = work_dir / config.label
+        with step(f"fit {config.label}") as progress:
+            if hasattr(model, "progress"):  # RecBole: trained by epochs
+                model.progress = _epoch_progress(
+                    progress, config.label, model.params.epochs, on_epoch
+                )
+            t0 = time.perf_counter()
+            fit_in_time_order(model, data.fit, data.split, progress)
+            t1 = time.perf_counter()
+        with step(f"recommend {config.label} for {len(data.eval_users):,} users") as progress:
+            items, scores = executor.recommend(
+                model,
+                data.eval_users,
+                history,
+                min(recipe.eval.candidates, data.indexed.n_items),  # no list outgrows the catalogue
+                recipe.eval.block_size or None,
+                progress,
+            )
+            t2 = time.perf_counter()
+        timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
+        if getattr(model, "losses_", None):  # trained by epochs: how many, and which was kept
+            timings["epochs_run"] = len(model.losses_)
+            if getattr(model, "best_epoch_", None) is not None:
+                timings["best_epoch"] = model.best_epoch_ + 1
+        outputs.append(ModelOutput(config.label, items, scores, timings))
+    return outputs
+
+
+def fit_with_ranker(
+    recipe: Recipe,
+    data: Prepared,
+    context,
+    step: Step,
+    work_dir: Path,
+    on_epoch=None,
+    executor: Executor = IN_PROCESS,
+) -> list[ModelOutput]:
+    """The recipe's models and, with a [ranker] table, its learned second stage over their
+    candidates (one more output, labelled like a model)."""
+    outputs = fit_models(recipe, data, step, work_dir, on_epoch, executor)
+    if recipe.ranker is None:
+        return outputs
+    from recsys_cli.ranking.stage import add_ranker  # it imports this module
+
+    return add_ranker(recipe, data, outputs, context, step, work_dir)
+
+
+def _epoch_progress(progress: Progress, label: str, epochs: int, on_epoch=None):
+    """Count epochs (early stopping may end before the last) and show each epoch's loss and
+    validation NDCG@10 in the step's description; then pass the epoch on to `on_epoch`."""
+    progress.total(epochs, "epochs")
+
+    def report(epoch: int, loss: float, seconds: float, validation: float | None) -> None:
+        text = f"fit {label}: loss {loss:.4f}, {seconds:.1f} s/epoch"
+        if validation is not None:
+            text += f", validation ndcg@10 {validation:.4f}"
+        log.debug("%s: epoch %d/%d, %s", label, epoch + 1, epochs, text)
+        progress.update(text)
+        progress.advance()
+        if on_epoch is not None:
+            on_epoch(label, epoch, validation)
+
+    return report
