@@ -491,7 +491,7 @@ def _slices(run_dir: Path, summary, per_user, step: Step) -> list[tuple[str, lis
     """(kind, records, slice names) for user activity and item popularity, over the run's first
     accuracy metrics at its first cutoff (re-evaluated from the stored lists; no data needed)."""
     from recsys_cli.evaluation.slices import sliced_summaries
-    from recsys_cli.experiment import evaluate_run
+    from recsys_cli.evaluation.stored import evaluate_run
     from recsys_cli.metrics import metric_kind
 
     accuracy = [
