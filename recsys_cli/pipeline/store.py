@@ -173,8 +173,9 @@ def _item_profiles(data: Prepared) -> pl.DataFrame:
     )
 
 
-# List cells (users x k) per written frame: the writer's memory stays bounded at any scale.
-FRAME_CELLS = 1 << 21
+# List cells (users x k) per written frame: the writer holds a few frames at a time, so its
+# memory stays bounded at any scale (1M-interaction run: 705 MiB peak vs 944 MiB at 1 << 21).
+FRAME_CELLS = 1 << 17
 
 
 def _list_frames(
