@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -27,14 +29,68 @@ class NotFittedError(RuntimeError):
     """`recommend` was called before `fit`."""
 
 
+@dataclass(frozen=True)
+class Epoch:
+    """One training epoch: its loss, its duration, and the validation NDCG@10 a model that stops
+    early computed after it (None: no validation)."""
+
+    loss: float
+    seconds: float
+    validation: float | None = None
+
+
+# on_epoch(index from 0, epoch): called after each epoch; raising stops the fit.
+OnEpoch = Callable[[int, Epoch], None]
+
+
+@dataclass
+class TrainingLog:
+    """What a model trained by epochs did (`Recommender.training_log_`): every epoch run, and
+    the one whose weights it kept when it stopped early (`best_epoch`; None: the last)."""
+
+    epochs: list[Epoch] = field(default_factory=list)
+    best_epoch: int | None = None
+
+    @property
+    def losses(self) -> list[float]:
+        return [e.loss for e in self.epochs]
+
+    @property
+    def validation(self) -> list[float]:
+        """The validation scores of the epochs that computed one."""
+        return [e.validation for e in self.epochs if e.validation is not None]
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What `fit` hands a model besides the data: where to count its iterations or epochs, the
+    folder it may write files in (None: a temporary one of its own, removed after training) and
+    who hears each epoch."""
+
+    progress: Progress = NO_PROGRESS
+    work_dir: Path | None = None
+    on_epoch: OnEpoch | None = None
+
+    def epoch_done(self, log: TrainingLog, epoch: Epoch) -> None:
+        """Append `epoch` to `log`, count it on `progress`, then pass it to `on_epoch` (an
+        exception it raises, such as a pruned tuning trial, stops the fit)."""
+        log.epochs.append(epoch)
+        self.progress.advance()
+        if self.on_epoch is not None:
+            self.on_epoch(len(log.epochs) - 1, epoch)
+
+
 class Recommender:
     """Base class: subclasses set `Params` and implement `_fit(train)` and `_scores(users, history)`.
 
     `fit` takes the users x items training CSR; `recommend(users, history, k)` returns the top-k
     items not in `history` (a CSR whose row i is the input history of `users[i]`), best first.
     A user with no training row but a non-empty history is folded in where the model allows it.
-    Both take a `Progress`: `recommend` counts users block by block; `fit` counts iterations of
-    models that train in iterations (they override `_fit_counting`).
+    Both take a `Progress`: `recommend` counts users block by block; `fit` counts the iterations
+    or epochs of models that train in them. Such models override `_fit_with(train, context)`
+    instead of `_fit`: the `FitContext` holds the progress, the folder to write files in and the
+    epoch callback, and a model trained by epochs reports each through `context.epoch_done`
+    into its `training_log_`. `recsys_cli.testing.check_recommender` checks the whole contract.
     """
 
     Params: ClassVar[type] = NoParams
@@ -44,6 +100,11 @@ class Recommender:
     # Whether `recommend` scores each user from the fitted state and that user's history alone
     # (and the model pickles): a Dask executor may then score users in shards on workers.
     shardable: ClassVar[bool] = True
+    # Whether `fit` needs each user's interactions in time order: such a model mixes in
+    # `sequences.SequentialModel` and is fitted through `fit_sequences`.
+    needs_sequences: ClassVar[bool] = False
+    # The epochs of the last fit of a model trained by epochs; None for the others.
+    training_log_: TrainingLog | None = None
 
     def __init__(self, params=None, seed: int = 0):
         self.params = params if params is not None else self.Params()
@@ -55,10 +116,19 @@ class Recommender:
         model beyond its memory), or None; checked before any data is read in full."""
         return None
 
-    def fit(self, train: sp.csr_matrix, progress: Progress = NO_PROGRESS) -> Recommender:
+    def fit(
+        self,
+        train: sp.csr_matrix,
+        progress: Progress = NO_PROGRESS,
+        *,
+        work_dir: Path | None = None,
+        on_epoch: OnEpoch | None = None,
+    ) -> Recommender:
+        """Learn from `train` (users x items); files the model writes go under `work_dir`, and
+        a model trained by epochs calls `on_epoch` after each. Returns self."""
         train = sp.csr_matrix(train, dtype=np.float32)
         self.n_users_, self.n_items_ = train.shape
-        self._fit_counting(train, progress)
+        self._fit_with(train, FitContext(progress, work_dir, on_epoch))
         return self
 
     def recommend(
@@ -103,8 +173,8 @@ class Recommender:
         """Users scored at once: `block_size`, else as many as fit _BLOCK_CELLS scores."""
         return block_size or max(1, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
 
-    def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
-        """`_fit`; a model that trains in iterations overrides this to count them on `progress`."""
+    def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
+        """`_fit`; a model that trains in iterations or epochs, or writes files, overrides this."""
         self._fit(train)
 
     def _fit(self, train: sp.csr_matrix) -> None:

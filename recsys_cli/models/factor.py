@@ -12,8 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recsys_cli.models.base import Recommender
-from recsys_cli.progress import Progress
+from recsys_cli.models.base import FitContext, Recommender
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +20,10 @@ log = logging.getLogger(__name__)
 class FactorModel(Recommender):
     """score(u, i) = <p_u, q_i>; users without a training row are folded in from their history."""
 
-    def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
-        """implicit's fit, its per-iteration callback counting iterations on `progress`."""
+    def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
+        """implicit's fit, its per-iteration callback counting iterations on the progress."""
         name = type(self).__name__
+        progress = context.progress
 
         def iteration_done(iteration: int, seconds: float, *_) -> None:
             log.debug("%s: iteration %d/%d, %.2f s", name, iteration + 1, model.iterations, seconds)

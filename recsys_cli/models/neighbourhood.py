@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from recsys_cli.models.base import Recommender, dense
+from recsys_cli.models.base import FitContext, Recommender, dense
 from recsys_cli.models.topk import _sift_down, _sift_up, _worse
 from recsys_cli.progress import NO_PROGRESS, Progress
 
@@ -300,11 +300,11 @@ class ItemKNN(SimilarityModel):
 
     Params = ItemKNNParams
 
-    def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
+    def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
         norms = np.sqrt(np.asarray(train.multiply(train).sum(axis=0)).ravel()).astype(np.float32)
         cosine = Weighting(norms=norms, shrink=self.params.shrink)
         self.similarity_ = pruned_similarity(
-            train.T, train, self.params.neighbors, cosine, progress
+            train.T, train, self.params.neighbors, cosine, context.progress
         )
 
 
@@ -338,7 +338,7 @@ class RP3beta(SimilarityModel):
 
     Params = RP3betaParams
 
-    def _fit_counting(self, train: sp.csr_matrix, progress: Progress) -> None:
+    def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
         binary = train.copy()
         binary.data[:] = 1.0
         p_ui = _row_normalise(binary).power(self.params.alpha)
@@ -350,11 +350,13 @@ class RP3beta(SimilarityModel):
         neighbors = self.params.neighbors
         if self.params.pruning == "columns":
             self.similarity_ = pruned_similarity(
-                p_iu, p_ui, neighbors, Weighting(col=penalty), progress
+                p_iu, p_ui, neighbors, Weighting(col=penalty), context.progress
             )
             return
         # W^T = diag(penalty) P_ui^T P_iu^T: its columns are W's rows, pruned the same way.
-        transposed = pruned_similarity(p_ui.T, p_iu.T, neighbors, Weighting(row=penalty), progress)
+        transposed = pruned_similarity(
+            p_ui.T, p_iu.T, neighbors, Weighting(row=penalty), context.progress
+        )
         rows = _row_normalise(transposed.T.tocsr())
         self.similarity_ = prune_sparse_columns(rows, neighbors)
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -26,14 +26,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_cli.errors import UserError
-from recsys_cli.models.base import Recommender
+from recsys_cli.models.base import Epoch, FitContext, Recommender, TrainingLog
 from recsys_cli.models.sequences import SequenceData, SequentialModel
 
 _DATASET = "toolkit"  # never a name RecBole knows (it would download "ml-100k" instead)
 Device = Literal["cpu", "cuda"]
 _PAIRS_PER_BATCH = 1 << 18  # (user, item) rows per predict call for models without full sort
-# progress(epoch, loss, seconds, validation NDCG@10 or None)
-Progress = Callable[[int, float, float, float | None], None]
 
 
 def _prepare_libraries() -> None:
@@ -180,9 +178,9 @@ class RecBoleParams:
 class RecBoleModel(Recommender):
     """A RecBole model trained on our split; subclasses name the model and map their params.
 
-    `work_dir` receives the atomic files, RecBole's tensorboard folder and checkpoint dir; by
-    default a temporary directory removed after training. `progress(epoch, loss, seconds)` is
-    called after each epoch; `epoch_seconds_` and `losses_` keep the history. `recbole_truth`
+    `fit`'s `work_dir` receives the atomic files, RecBole's tensorboard folder and checkpoint
+    dir; by default a temporary directory removed after training. Each epoch is counted on the
+    fit's progress, kept in `training_log_` and passed to its `on_epoch`. `recbole_truth`
     (users x items, general models only) is written as RecBole's test file and scored by
     RecBole's own evaluator after training, into `recbole_test_result_` (a cross-check).
     """
@@ -193,21 +191,12 @@ class RecBoleModel(Recommender):
     sequential: ClassVar[bool] = False
     Params = RecBoleParams
 
-    def __init__(
-        self,
-        params=None,
-        seed: int = 0,
-        work_dir: Path | None = None,
-        progress: Progress | None = None,
-        recbole_truth: sp.csr_matrix | None = None,
-    ):
+    def __init__(self, params=None, seed: int = 0, recbole_truth: sp.csr_matrix | None = None):
         super().__init__(params, seed)
-        self.work_dir = work_dir
-        self.progress = progress
         self.recbole_truth = recbole_truth
 
     # ---- training -------------------------------------------------------------------------
-    def _fit(self, train: sp.csr_matrix) -> None:
+    def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
         if self.params.device == "cuda":
             import torch
 
@@ -216,13 +205,13 @@ class RecBoleModel(Recommender):
         validation = self._hold_out(train) if self.params.patience else None
         learn_from = validation.train if validation is not None else train
         with _torch_threads(self.params.num_threads):
-            if self.work_dir is not None:
-                Path(self.work_dir).mkdir(parents=True, exist_ok=True)
-                self._train_in(Path(self.work_dir), learn_from, validation)
+            if context.work_dir is not None:
+                Path(context.work_dir).mkdir(parents=True, exist_ok=True)
+                self._train_in(Path(context.work_dir), learn_from, validation, context)
             else:
                 folder = Path(tempfile.mkdtemp(prefix="recbole-"))
                 try:
-                    self._train_in(folder, learn_from, validation)
+                    self._train_in(folder, learn_from, validation, context)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
         self._after_training()
@@ -247,7 +236,13 @@ class RecBoleModel(Recommender):
         values = accuracy_metrics(items, truth.indptr, truth.indices, (10,))
         return float(np.mean(values[METRICS.index("ndcg"), 0]))
 
-    def _train_in(self, folder: Path, train: sp.csr_matrix, validation: Holdout | None) -> None:
+    def _train_in(
+        self,
+        folder: Path,
+        train: sp.csr_matrix,
+        validation: Holdout | None,
+        context: FitContext,
+    ) -> None:
         Config, create_dataset, data_preparation, get_model, get_trainer, init_seed = (
             _import_recbole()
         )
@@ -272,8 +267,9 @@ class RecBoleModel(Recommender):
         self.trained_user_ = np.diff(train.indptr) > 0
         self.device_ = torch.device(config["device"])
         self._set_id_maps(dataset, config)
-        self.epoch_seconds_, self.losses_, self.validation_ndcg_ = [], [], []
-        best, best_state, self.best_epoch_ = -np.inf, None, None
+        log = self.training_log_ = TrainingLog()
+        context.progress.total(self.params.epochs, "epochs")
+        best, best_state = -np.inf, None
         try:
             for epoch in range(self.params.epochs):
                 started = time.perf_counter()
@@ -282,18 +278,14 @@ class RecBoleModel(Recommender):
                 loss = float(sum(loss) if isinstance(loss, tuple) else loss)
                 if not np.isfinite(loss):
                     raise RuntimeError(f"{self.recbole_name}: loss became {loss} at epoch {epoch}")
-                self.epoch_seconds_.append(seconds)
-                self.losses_.append(loss)
                 score = None
                 if validation is not None:
                     score = self._validation_ndcg(validation)
-                    self.validation_ndcg_.append(score)
                     if score > best:
-                        best, self.best_epoch_ = score, epoch
+                        best, log.best_epoch = score, epoch
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if self.progress is not None:
-                    self.progress(epoch, loss, seconds, score)
-                if validation is not None and epoch - self.best_epoch_ >= self.params.patience:
+                context.epoch_done(log, Epoch(loss, seconds, score))
+                if validation is not None and epoch - log.best_epoch >= self.params.patience:
                     break
             if best_state is not None:
                 model.load_state_dict(best_state)
@@ -489,11 +481,11 @@ class RecBoleSequentialModel(SequentialModel, RecBoleModel):
     folds_in = True  # a sequence model reads the input history itself
     sequential = True
 
-    def _fit(self, train: sp.csr_matrix) -> None:
+    def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
         if self.recbole_truth is not None:
             raise ValueError("recbole_truth (RecBole's own evaluation) is for general models")
         self.sequences_, self.input_sequences_ = self._take_sequences(train)
-        super()._fit(train)
+        super()._fit_with(train, context)
 
     def _hold_out(self, train: sp.csr_matrix) -> Holdout:
         """The last training item of each sequence of two or more: predict it from the rest."""

@@ -19,8 +19,10 @@ from recsys_cli.errors import DataError
 from recsys_cli.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from recsys_cli.data.splits import Split
-    from recsys_cli.models.base import Recommender
+    from recsys_cli.models.base import OnEpoch, Recommender
 
 
 @dataclass(frozen=True)
@@ -162,14 +164,19 @@ class SequentialModel:
         train: sp.csr_matrix,
         sequences: SequenceData,
         input_sequences: SequenceData | None = None,
+        progress: Progress = NO_PROGRESS,
+        *,
+        work_dir: Path | None = None,
+        on_epoch: OnEpoch | None = None,
     ):
+        """`fit` (same progress, work_dir and on_epoch) with the sequences in time order."""
         inputs = input_sequences if input_sequences is not None else sequences
         for name, seq in (("sequences", sequences), ("input_sequences", inputs)):
             if (seq.n_users, seq.n_items) != train.shape:
                 raise ValueError(f"{name} cover {seq.n_users} x {seq.n_items}, train {train.shape}")
         self._given_sequences = (sequences, inputs)
         try:
-            return self.fit(train)
+            return self.fit(train, progress, work_dir=work_dir, on_epoch=on_epoch)
         finally:
             del self._given_sequences
 
@@ -196,16 +203,23 @@ class SequentialModel:
 
 
 def fit_in_time_order(
-    model: Recommender, train: sp.csr_matrix, split: Split, progress: Progress = NO_PROGRESS
+    model: Recommender,
+    train: sp.csr_matrix,
+    split: Split,
+    progress: Progress = NO_PROGRESS,
+    *,
+    work_dir: Path | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> Recommender:
-    """`model.fit(train, progress)`, or `fit_sequences` with the split's time-ordered parts for
-    models that set `needs_sequences` (training = split.fit; input = split.fit +
-    split.extra_input)."""
-    if not getattr(model, "needs_sequences", False):
-        return model.fit(train, progress)
+    """`model.fit(train, progress, work_dir=..., on_epoch=...)`, or `fit_sequences` with the
+    split's time-ordered parts for models that set `needs_sequences` (training = split.fit;
+    input = split.fit + split.extra_input)."""
+    options = {"work_dir": work_dir, "on_epoch": on_epoch}
+    if not model.needs_sequences:
+        return model.fit(train, progress, **options)
     n_users, n_items = train.shape
     sequences = sequences_from_frame(split.fit, n_users, n_items)
-    if split.extra_input.height == 0:
-        return model.fit_sequences(train, sequences)
-    inputs = sequences_from_frame(pl.concat([split.fit, split.extra_input]), n_users, n_items)
-    return model.fit_sequences(train, sequences, inputs)
+    inputs = None
+    if split.extra_input.height:
+        inputs = sequences_from_frame(pl.concat([split.fit, split.extra_input]), n_users, n_items)
+    return model.fit_sequences(train, sequences, inputs, progress, **options)

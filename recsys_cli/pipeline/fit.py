@@ -15,6 +15,7 @@ import numpy as np
 from recsys_cli.config.schema import Recipe
 from recsys_cli.evaluation.evaluator import EvalUsers, evaluate_row
 from recsys_cli.metrics import metric_kind, split_metric
+from recsys_cli.models.base import Epoch, OnEpoch
 from recsys_cli.models.registry import create_model
 from recsys_cli.pipeline.prepare import Prepared
 from recsys_cli.progress import Progress, Step, silent_step
@@ -111,15 +112,16 @@ def fit_models(
     outputs = []
     for config in recipe.models:
         model = create_model(config.name, config.params, recipe.seed)
-        if work_dir is not None and hasattr(model, "work_dir"):
-            model.work_dir = work_dir / config.label
         with step(f"fit {config.label}") as progress:
-            if hasattr(model, "progress"):  # RecBole: trained by epochs
-                model.progress = _epoch_progress(
-                    progress, config.label, model.params.epochs, on_epoch
-                )
             t0 = time.perf_counter()
-            fit_in_time_order(model, data.fit, data.split, progress)
+            fit_in_time_order(
+                model,
+                data.fit,
+                data.split,
+                progress,
+                work_dir=None if work_dir is None else work_dir / config.label,
+                on_epoch=_epoch_reporter(progress, config.label, on_epoch),
+            )
             t1 = time.perf_counter()
         with step(f"recommend {config.label} for {len(data.eval_users):,} users") as progress:
             items, scores = executor.recommend(
@@ -132,10 +134,11 @@ def fit_models(
             )
             t2 = time.perf_counter()
         timings = {"fit_s": round(t1 - t0, 4), "recommend_s": round(t2 - t1, 4)}
-        if getattr(model, "losses_", None):  # trained by epochs: how many, and which was kept
-            timings["epochs_run"] = len(model.losses_)
-            if getattr(model, "best_epoch_", None) is not None:
-                timings["best_epoch"] = model.best_epoch_ + 1
+        trained = model.training_log_
+        if trained is not None and trained.epochs:  # by epochs: how many, and which was kept
+            timings["epochs_run"] = len(trained.epochs)
+            if trained.best_epoch is not None:
+                timings["best_epoch"] = trained.best_epoch + 1
         outputs.append(ModelOutput(config.label, items, scores, timings))
     return outputs
 
@@ -159,19 +162,17 @@ def fit_with_ranker(
     return add_ranker(recipe, data, outputs, context, step, work_dir)
 
 
-def _epoch_progress(progress: Progress, label: str, epochs: int, on_epoch=None):
-    """Count epochs (early stopping may end before the last) and show each epoch's loss and
-    validation NDCG@10 in the step's description; then pass the epoch on to `on_epoch`."""
-    progress.total(epochs, "epochs")
+def _epoch_reporter(progress: Progress, label: str, on_epoch=None) -> OnEpoch:
+    """A model's `on_epoch`: show the epoch's loss and validation NDCG@10 in the step's
+    description (the model counts epochs on `progress`), then pass it on to `on_epoch`."""
 
-    def report(epoch: int, loss: float, seconds: float, validation: float | None) -> None:
-        text = f"fit {label}: loss {loss:.4f}, {seconds:.1f} s/epoch"
-        if validation is not None:
-            text += f", validation ndcg@10 {validation:.4f}"
-        log.debug("%s: epoch %d/%d, %s", label, epoch + 1, epochs, text)
+    def report(index: int, epoch: Epoch) -> None:
+        text = f"fit {label}: loss {epoch.loss:.4f}, {epoch.seconds:.1f} s/epoch"
+        if epoch.validation is not None:
+            text += f", validation ndcg@10 {epoch.validation:.4f}"
+        log.debug("%s: epoch %d, %s", label, index + 1, text)
         progress.update(text)
-        progress.advance()
         if on_epoch is not None:
-            on_epoch(label, epoch, validation)
+            on_epoch(label, index, epoch.validation)
 
     return report

@@ -1,12 +1,17 @@
-"""Every registered model passes the same contract (implicit-style known-answer checkerboard)."""
+"""Every registered model passes the same contract (`recsys_cli.testing`: implicit-style
+known-answer checkerboard), and the contract catches a model that breaks it."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys_cli.models.base import NotFittedError, Recommender
-from recsys_cli.models.registry import create_model, model_names, model_params_class
+from recsys_cli import testing
+from recsys_cli.models.base import Recommender
+from recsys_cli.models.registry import create_model, model_class, model_names, model_params_class
 from recsys_cli.models.topk import topk_excluding
+from recsys_cli.testing import checkerboard
 
 RECBOLE = [
     n for n in model_names() if n.startswith("recbole_") or n in ("sasrec", "gru4rec", "bert4rec")
@@ -15,7 +20,6 @@ FAST = [n for n in model_names() if n not in RECBOLE]
 # Sequence models answer "what comes next", which a checkerboard without time does not define;
 # tests/unit/models/test_sequential.py holds their known answers.
 PERSONALISED = [n for n in FAST if n not in ("random", "popularity", "markov", "sknn")]
-N = 40
 # The checkerboard has rank 2: factor models get few factors so they generalise instead of
 # reconstructing the observed cells exactly.
 CONTRACT_PARAMS = {
@@ -24,85 +28,139 @@ CONTRACT_PARAMS = {
 }
 
 
-def checkerboard() -> tuple[sp.csr_matrix, list[set[int]]]:
-    """User u likes the items with the parity of u; 4 of them per user are held out."""
-    dense = np.zeros((N, N), dtype=np.float32)
-    hidden = []
-    for u in range(N):
-        own = [j for j in range(N) if j % 2 == u % 2]
-        held = {j for j in own if (j // 2 + u) % 5 == 0}
-        hidden.append(held)
-        dense[u, [j for j in own if j not in held]] = 1.0
-    return sp.csr_matrix(dense), hidden
+def contract(name: str) -> tuple[type[Recommender], object]:
+    """The class of `name` and its params for the contract."""
+    return model_class(name), model_params_class(name)(**CONTRACT_PARAMS.get(name, {}))
 
 
 def fitted(name: str, train: sp.csr_matrix):
-    params = model_params_class(name)(**CONTRACT_PARAMS.get(name, {}))
-    return create_model(name, params, seed=7).fit(train)
+    cls, params = contract(name)
+    return testing.fit(cls(params, seed=7), train)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_class_and_default_params(name):
+    testing.check_class(model_class(name))
 
 
 @pytest.mark.parametrize("name", PERSONALISED)
 def test_known_answer_checkerboard(name):
-    train, hidden = checkerboard()
-    items, scores = fitted(name, train).recommend(np.arange(N), train, 3)
-    for u in range(N):
-        assert all(j % 2 == u % 2 for j in items[u]), (u, items[u])
-        assert np.all(np.diff(scores[u]) <= 0)
+    testing.check_known_answer(*contract(name))
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_excludes_history_and_returns_k_distinct_items(name):
-    train, _ = checkerboard()
-    items, _ = fitted(name, train).recommend(np.arange(N), train, 10)
-    assert items.shape == (N, 10) and items.dtype == np.int32
-    for u in range(N):
-        assert len(set(items[u])) == 10
-        assert not set(items[u]) & set(train[u].indices)
+    testing.check_lists(*contract(name))
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_short_catalogue_pads_with_minus_one(name):
-    train, _ = checkerboard()
-    model = fitted(name, train)
-    items, scores = model.recommend(np.arange(N), train, 30)  # only 24 unseen items per user
-    assert (items[:, 24:] == -1).all() and np.isneginf(scores[:, 24:]).all()
-    assert (items[:, :24] >= 0).all()
+    testing.check_short_catalogue(*contract(name))
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_recommend_before_fit_fails_clearly(name):
-    model = create_model(name, model_params_class(name)(), seed=0)
-    with pytest.raises(NotFittedError):
-        model.recommend(np.arange(2), sp.csr_matrix((2, N)), 3)
+    testing.check_not_fitted(model_class(name), model_params_class(name)())
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_same_seed_same_lists_and_block_size_does_not_matter(name):
-    train, _ = checkerboard()
-    users = np.arange(N)
-    first, _ = fitted(name, train).recommend(users, train, 5, block_size=7)
-    second, _ = fitted(name, train).recommend(users, train, 5, block_size=7)
-    assert np.array_equal(first, second)
-    if name != "random":  # random draws per block, so blocks change its stream
-        whole, _ = fitted(name, train).recommend(users, train, 5)
-        assert np.array_equal(first, whole)
+    testing.check_reproducible(*contract(name))
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fit_takes_progress_work_dir_and_on_epoch(name):
+    testing.check_fit_options(*contract(name))
 
 
 @pytest.mark.recbole
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RECBOLE)
-def test_recbole_models_keep_the_list_contract(name):
-    train, _ = checkerboard()
-    model = create_model(name, model_params_class(name)(), seed=0)
-    with pytest.raises(NotFittedError):
-        model.recommend(np.arange(2), train[:2], 3)
-    model = fitted(name, train)
-    items, scores = model.recommend(np.arange(N), train, 30)  # 24 unseen items per user
-    assert (items[:, 24:] == -1).all() and (items[:, :24] >= 0).all()
-    for u in range(N):
-        assert len(set(items[u, :24])) == 24
-        assert not set(items[u]) & set(train[u].indices)
-        assert np.all(np.diff(scores[u, :24]) <= 0)
+def test_recbole_models_keep_the_contract(name):
+    cls = model_class(name)
+    testing.check_recommender(cls, dataclasses.replace(cls.Params(), epochs=2), personalised=False)
+    # Early stopping holds out an item per user (a sequence's last item, which the
+    # checkerboard's item order makes the highest: lists may then be short) and keeps a best epoch.
+    stopping = dataclasses.replace(cls.Params(), epochs=3, patience=1)
+    testing.check_fit_options(cls, stopping)
+    log = testing.fit(cls(stopping, seed=0), checkerboard()[0]).training_log_
+    assert 2 <= len(log.epochs) <= 3 and log.best_epoch == int(np.argmax(log.validation))
+
+
+class Parity(Recommender):
+    """Scores an item 1 when its parity is the user's: keeps the contract."""
+
+    def _fit(self, train):
+        self.parity_ = np.arange(self.n_items_) % 2
+
+    def _scores(self, users, history):
+        return (self.parity_[None, :] == (users % 2)[:, None]).astype(np.float32)
+
+
+class ShowsHistory(Parity):
+    """Overrides recommend and forgets to exclude the history."""
+
+    def recommend(self, users, history, k, block_size=None, progress=None):
+        self._inputs(users, history)
+        scores = self._scores(np.asarray(users), history)
+        items = np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int32)
+        return items, np.take_along_axis(scores, items, axis=1)
+
+
+class Float64Scores(Parity):
+    def recommend(self, users, history, k, block_size=None, progress=None):
+        items, scores = super().recommend(users, history, k, block_size)
+        return items, scores.astype(np.float64)
+
+
+class BlockDependent(Parity):
+    """Claims to be shardable, but ties break one way in blocks of odd length, another in even."""
+
+    def _scores(self, users, history):
+        tilt = (len(users) % 2) * np.arange(self.n_items_, dtype=np.float32) / 1000
+        return super()._scores(users, history) + tilt
+
+
+class Unfitted(Parity):
+    """Returns empty lists before fit instead of raising."""
+
+    def recommend(self, users, history, k, block_size=None, progress=None):
+        if not hasattr(self, "parity_"):
+            empty = np.full((len(users), k), -1, dtype=np.int32)
+            return empty, np.full((len(users), k), -np.inf, dtype=np.float32)
+        return super().recommend(users, history, k, block_size)
+
+
+class SameForAll(Parity):
+    def _scores(self, users, history):
+        return np.broadcast_to(self.parity_.astype(np.float32), (len(users), self.n_items_))
+
+
+class NoDefaults(Parity):
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        k: int
+
+
+def test_a_model_that_keeps_the_contract_passes():
+    testing.check_recommender(Parity)
+
+
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (ShowsHistory, "recommended items of its history"),
+        (Float64Scores, "scores are float64"),
+        (BlockDependent, "lists depend on the block size"),
+        (Unfitted, "did not raise NotFittedError"),
+        (SameForAll, "user 0 of parity 0 got"),
+        (NoDefaults, "give every field a default"),
+        (dict, "not a Recommender"),
+    ],
+)
+def test_the_contract_catches_a_broken_model(cls, message):
+    with pytest.raises(AssertionError, match=message):
+        testing.check_recommender(cls)
 
 
 def test_topk_breaks_ties_by_lower_item_index_and_skips_nan():

@@ -140,18 +140,20 @@ def test_bpr_beats_popularity_and_agrees_with_recboles_evaluator(ml100k, popular
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     params = adapter.BPR.Params(epochs=10, embedding_size=64, learning_rate=0.01)
-    model = adapter.BPR(params, seed=0, work_dir=tmp_path / "run", recbole_truth=truth)
+    model = adapter.BPR(params, seed=0, recbole_truth=truth)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(cwd)
-        fit_in_time_order(model, train, parts)
+        fit_in_time_order(model, train, parts, work_dir=tmp_path / "run")
         ours = accuracy_at_10(model, train, truth, users)
     print(
         f"BPR ours {ours}, RecBole {model.recbole_test_result_}, popularity {popularity}, "
-        f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}"
+        f"epoch s {epoch_seconds(model)}"
     )
     assert list(cwd.iterdir()) == []  # no log/, log_tensorboard/ or saved/ in the cwd
     assert (tmp_path / "run" / "log_tensorboard").is_dir()
-    assert len(model.losses_) == 10 and model.losses_[-1] < model.losses_[0]
+    losses = model.training_log_.losses
+    assert len(losses) == 10 and losses[-1] < losses[0]
+    assert model.training_log_.best_epoch is None  # no early stopping: the last epoch is kept
     assert ours["ndcg"] > popularity["ndcg"] + 0.005
     recbole = model.recbole_test_result_
     assert abs(ours["ndcg"] - recbole["ndcg@10"]) < TOLERANCE
@@ -169,7 +171,7 @@ def test_tiny_sasrec_beats_popularity(ml100k, popularity, tmp_path, monkeypatch)
     ours = accuracy_at_10(model, train, truth, users)
     print(
         f"SASRec ours {ours}, popularity {popularity}, "
-        f"epoch s {np.round(model.epoch_seconds_, 2).tolist()}"
+        f"epoch s {epoch_seconds(model)}"
     )
     assert list(Path(tmp_path).iterdir()) == []
     assert ours["ndcg"] > popularity["ndcg"] + 0.005
@@ -213,7 +215,7 @@ def test_every_model_trains_and_ranks_unseen_catalogue_items(
     sub_train = _rows(train, users)
     cls = getattr(adapter, name)
     model = fit_in_time_order(cls(cls.Params(**params), seed=1), sub_train, small)
-    assert len(model.losses_) == 1 and np.isfinite(model.losses_[0])
+    assert len(model.training_log_.losses) == 1 and np.isfinite(model.training_log_.losses[0])
     items, scores = model.recommend(users, sub_train[users], 20)
     assert (items >= 0).all() and np.isfinite(scores).all()
     trained_items = np.flatnonzero(np.diff(sub_train.tocsc().indptr) > 0)
@@ -221,6 +223,10 @@ def test_every_model_trains_and_ranks_unseen_catalogue_items(
     for u in range(0, 150, 7):
         assert not set(items[u].tolist()) & set(sub_train[u].indices.tolist())
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def epoch_seconds(model) -> list[float]:
+    return [round(e.seconds, 2) for e in model.training_log_.epochs]
 
 
 def _rows(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
@@ -238,18 +244,19 @@ def test_early_stopping_keeps_the_best_validation_epoch(ml100k, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     reports = []
     params = adapter.BPR.Params(epochs=40, embedding_size=32, learning_rate=0.05, patience=2)
-    model = adapter.BPR(params, seed=0, progress=lambda *args: reports.append(args))
-    fit_in_time_order(model, train, parts)
-    epochs = len(model.losses_)
-    assert len(model.validation_ndcg_) == len(reports) == epochs
-    assert [r[3] for r in reports] == model.validation_ndcg_
-    best = int(np.argmax(model.validation_ndcg_))
-    assert model.best_epoch_ == best
+    model = adapter.BPR(params, seed=0)
+    fit_in_time_order(model, train, parts, on_epoch=lambda *args: reports.append(args))
+    log = model.training_log_
+    epochs = len(log.epochs)
+    assert len(log.validation) == len(reports) == epochs
+    assert reports == list(enumerate(log.epochs))
+    best = int(np.argmax(log.validation))
+    assert log.best_epoch == best
     if epochs < 40:  # stopped early: exactly `patience` epochs after the best one
         assert epochs - 1 - best == 2
     # The kept weights are the best epoch's: re-scoring the validation gives its NDCG again.
     holdout = model._hold_out(train)
-    assert model._validation_ndcg(holdout) == pytest.approx(model.validation_ndcg_[best], abs=1e-6)
+    assert model._validation_ndcg(holdout) == pytest.approx(log.validation[best], abs=1e-6)
     # Validation items come from the training split: the test truth is never looked at.
     assert (np.asarray(train[holdout.users, holdout.truth.indices]).ravel() > 0).all()
 
@@ -260,7 +267,7 @@ def test_sequential_early_stopping_restores_the_full_input_sequences(ml100k, tmp
     monkeypatch.chdir(tmp_path)
     params = adapter.GRU4Rec.Params(**{**SEQUENTIAL_TINY, "epochs": 2, "patience": 1})
     model = fit_in_time_order(adapter.GRU4Rec(params, seed=0), train, parts)
-    assert len(model.validation_ndcg_) == len(model.losses_) >= 1
+    assert len(model.training_log_.validation) == len(model.training_log_.epochs) >= 1
     assert (model.input_sequences_.lengths == model.sequences_.lengths).all()
     assert model.sequences_.lengths.sum() == parts.fit.height  # the held-out last items are back
 
