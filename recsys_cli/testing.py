@@ -16,7 +16,6 @@ models that score every user alike or need time order to make sense of a history
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import tempfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recsys_cli.class_path import params_problem
 from recsys_cli.models.base import NotFittedError, Recommender, TrainingLog
 
 N = 40  # users and items of the checkerboard
@@ -59,19 +59,15 @@ def check_recommender(
 
 
 def check_class(cls: type) -> None:
-    """A Recommender subclass whose Params is a dataclass that builds from its defaults (what
-    a recipe's [[models]] table without params gives)."""
+    """A Recommender subclass whose Params is a frozen dataclass that refuses unknown keys and
+    builds from its defaults (what a recipe's [[models]] table without params gives)."""
     _require(isinstance(cls, type) and issubclass(cls, Recommender), f"{cls!r}: not a Recommender")
-    _require(
-        dataclasses.is_dataclass(cls.Params),
-        f"{cls.__qualname__}.Params is not a dataclass (plain or pydantic)",
-    )
+    problem = params_problem(cls, defaults=True)
+    _require(problem is None, str(problem))
     try:
         cls.Params()
     except Exception as error:
-        raise AssertionError(
-            f"{cls.__qualname__}.Params() fails ({error}): give every field a default"
-        ) from error
+        raise AssertionError(f"{cls.__qualname__}.Params() fails: {error}") from error
 
 
 def check_not_fitted(cls: type[Recommender], params) -> None:

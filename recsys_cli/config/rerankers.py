@@ -13,14 +13,20 @@ import pydantic
 
 from recsys_cli.config.tagged import tagged_union
 from recsys_cli.config.validate import SECTION, section
-from recsys_cli.rerank.registry import reranker_class, reranker_names
+from recsys_cli.rerank.registry import is_reranker_name, reranker_class, reranker_names
 
 
 class _RegisteredParams(Mapping[str, type]):
-    """Recipe name -> params class of every reranker registered now (a view of the registry)."""
+    """Recipe name -> params class of every reranker registered now (a view of the registry),
+    and of any `module:Class` name (a ClassPathError says why one names no reranker)."""
 
     def __getitem__(self, name: str) -> type:
+        if not is_reranker_name(name):
+            raise KeyError(name)
         return reranker_class(name).Params
+
+    def __contains__(self, name: object) -> bool:
+        return is_reranker_name(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(reranker_names())
@@ -56,6 +62,9 @@ class _StepTables(Mapping[str, type]):
 
     def __getitem__(self, name: str) -> type:
         return step_table(name, self.registry[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.registry)

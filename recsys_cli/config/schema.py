@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -15,9 +17,9 @@ from recsys_cli.config.rerankers import (  # noqa: F401 (re-exported: the recipe
     StepConfig,
 )
 from recsys_cli.config.tagged import tagged_union
-from recsys_cli.config.validate import SECTION, PlainName, section
+from recsys_cli.config.validate import SECTION, PlainName, name_problem, section
 from recsys_cli.metrics import ACCURACY
-from recsys_cli.models.registry import model_class, model_names
+from recsys_cli.models.registry import default_label, is_model_name, model_class, model_names
 
 
 @section
@@ -103,7 +105,8 @@ class SplitConfig:
 
 @section
 class ModelConfig:
-    """One model: registry `name`, display `label` (unique in the recipe) and validated params."""
+    """One model: registry name or `module:Class` path (`name`), display `label` (unique in the
+    recipe) and validated params."""
 
     name: str
     label: str
@@ -111,8 +114,13 @@ class ModelConfig:
 
 
 def model_table(name: str) -> type:
-    """The TOML table of a `name` model: `name`, `label` (default: the name) and its params."""
-    cls = model_class(name)
+    """The TOML table of a `name` model: `name`, `label` (default: the name, or the class name
+    of a `module:Class` name) and its params."""
+    return _model_table(name, model_class(name))
+
+
+@functools.cache
+def _model_table(name: str, cls: type) -> type:
     namespace = {
         "__annotations__": {"name": Literal[name], "label": PlainName | None, "params": cls.Params},
         "__doc__": cls.__doc__,
@@ -123,14 +131,35 @@ def model_table(name: str) -> type:
     return pydantic.dataclasses.dataclass(table, frozen=True, config=SECTION)
 
 
-# A [[models]] entry: the registry name picks the params' type.
-ModelEntry = tagged_union(
-    "name",
-    "model",
-    {name: model_table(name) for name in model_names()},
-    ModelConfig,
-    lambda table: ModelConfig(table.name, table.label or table.name, table.params),
-)
+class _ModelTables(Mapping[str, type]):
+    """Model name -> its [[models]] table: the built-in names, and any `module:Class` name (its
+    class imported when a recipe names it; a ClassPathError says why one names no model)."""
+
+    def __getitem__(self, name: str) -> type:
+        if not is_model_name(name):
+            raise KeyError(name)
+        return model_table(name)
+
+    def __contains__(self, name: object) -> bool:
+        return is_model_name(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(model_names())
+
+    def __len__(self) -> int:
+        return len(model_names())
+
+
+def _model_config(table: Any) -> ModelConfig:
+    label = table.label or default_label(table.name)
+    problem = name_problem(label)
+    if problem:  # a class path's class name as the default label
+        raise ValueError(f"the default label {label!r} {problem}; give the model a label")
+    return ModelConfig(table.name, label, table.params)
+
+
+# A [[models]] entry: the name picks the params' type.
+ModelEntry = tagged_union("name", "model", _ModelTables(), ModelConfig, _model_config)
 
 
 @section

@@ -3,18 +3,23 @@
 A registry maps each name to the table's type; `tagged_union` makes the discriminated union of
 those types, so pydantic validates a table against the one type its name picks (and the JSON
 Schema lists one option per name), then turns the validated table into the config object the
-rest of the package reads (`ModelConfig`, `StepConfig`)."""
+rest of the package reads (`ModelConfig`, `StepConfig`). Names the registry gains later, and
+the `module:Class` names of classes defined outside the package, are validated the same way."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union
 
 import pydantic
 from pydantic import AfterValidator, Discriminator, PlainValidator, Tag
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from recsys_cli.config.validate import build
+from recsys_cli.errors import RecipeError
 
 _BUILT = "\0built"  # the option of a config object built in Python (not a table of a recipe)
 _LATER = "\0later"  # the option of a name the registry gained after the union was made
@@ -37,12 +42,12 @@ def tagged_union(
     `key: Literal[name]` field), validated into a `target` by `convert`. A `target` instance is
     taken as it is, so code may build configs directly and `dataclasses.replace` them.
 
-    The union's options are the names `tables` holds now. A name it gains later (a reranker
-    registered by a plugin or a test) is validated against its table as a recipe is (its JSON,
-    strictly: `config.validate.build`), with the same key paths in errors; the JSON Schema does
-    not list it."""
+    The union's options are the names `tables` iterates now. A name it holds later (a reranker
+    registered by a plugin or a test), or one it resolves on lookup (`module:Class`: `tables`
+    says it holds the name, and a ValueError from `tables[name]` says why it names no usable
+    type), is validated against its table as a recipe is (`config.validate.build`), with the
+    same key paths and words in errors; the JSON Schema does not list it."""
     known = dict(tables)
-    adapters: dict[type, pydantic.TypeAdapter] = {}
 
     def pick(value: Any) -> Any:
         if isinstance(value, target):
@@ -51,11 +56,15 @@ def tagged_union(
         return _LATER if isinstance(name, str) and name not in known and name in tables else name
 
     def later(value: dict) -> Any:
-        table = tables[value[key]]
-        if table not in adapters:
-            adapters[table] = pydantic.TypeAdapter(Annotated[table, AfterValidator(convert)])
-        text = json.dumps(value, allow_nan=True)
-        return adapters[table].validate_json(text, strict=True, by_alias=True, by_name=False)
+        try:
+            table = tables[value[key]]
+        except ValueError as error:
+            raise _error((key,), str(error), value) from None
+        try:
+            return build(_converted(table, convert), value)
+        except RecipeError as error:  # one line already: keep its path and words
+            where = (error.path,) if error.path else ()
+            raise _error(where, str(error).removeprefix(f"{error.path}: "), value) from None
 
     options = [
         Annotated[table, AfterValidator(convert), Tag(name)] for name, table in known.items()
@@ -64,3 +73,17 @@ def tagged_union(
     added = Annotated[SkipJsonSchema[Annotated[Any, PlainValidator(later)]], Tag(_LATER)]
     union = Union[(built, added, *options)]  # noqa: UP007 (a runtime tuple of types)
     return Annotated[union, Discriminator(pick), Tagged(key, noun, lambda: list(tables))]
+
+
+@functools.cache
+def _converted(table: type, convert: Callable[[Any], Any]) -> Any:
+    """`table` validated into its config object (one type per table, so `build` caches it)."""
+    return Annotated[table, AfterValidator(convert)]
+
+
+def _error(where: tuple[str, ...], message: str, value: Any) -> pydantic.ValidationError:
+    """A validation error at `where` (below the table) whose words are `message` as they are."""
+    error = PydanticCustomError("recipe", "{message}", {"message": message})
+    return pydantic.ValidationError.from_exception_data(
+        "Recipe", [InitErrorDetails(type=error, loc=where, input=value)]
+    )

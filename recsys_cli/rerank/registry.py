@@ -1,15 +1,17 @@
 """Recipe reranker names -> `Reranker` classes: the one registry the recipe's step union
 (`config.rerankers`) and the rerank stage (`rerank.stage.apply_step`) both read.
 
-Built-in entries are "module:Class" strings, imported on first lookup. This module imports
-neither the recipe schema (which is built from it) nor any kernel.
+Built-in entries are "module:Class" strings, imported on first lookup. A step may also name a
+reranker defined elsewhere by its class path, `reranker = "mypkg.rerank:MyReranker"`, with no
+registration (`recsys_cli.class_path`). This module imports neither the recipe schema (which is
+built from it) nor any kernel.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 
+from recsys_cli.class_path import ClassPathError, is_class_path, load_class, params_problem
 from recsys_cli.rerank.base import Reranker
 
 _RERANKERS: dict[str, str | type[Reranker]] = {
@@ -43,8 +45,22 @@ def reranker_names() -> list[str]:
     return list(_RERANKERS)
 
 
+def is_reranker_name(name: object) -> bool:
+    """True for a registered name and for any `module:Class` name (resolved by
+    `reranker_class`)."""
+    return name in _RERANKERS or is_class_path(name)
+
+
 def reranker_class(name: str) -> type[Reranker]:
-    """The class registered as `name` (KeyError when none is)."""
+    """The class registered as `name` (KeyError when none is), or the class a `module:Class`
+    name points to (ClassPathError: it does not import, or is no Reranker with a Params
+    dataclass)."""
+    if is_class_path(name) and name not in _RERANKERS:
+        cls = load_class(name, Reranker)
+        problem = params_problem(cls, defaults=False)
+        if problem:
+            raise ClassPathError(problem)
+        return cls
     entry = _RERANKERS[name]
     if isinstance(entry, str):
         module, _, attribute = entry.partition(":")
@@ -63,5 +79,6 @@ def _check(cls: type) -> None:
         raise TypeError(f"{cls!r} is not a Reranker subclass")
     if not isinstance(getattr(cls, "name", None), str):
         raise TypeError(f"{cls.__qualname__}.name must be the recipe name (a string)")
-    if not dataclasses.is_dataclass(getattr(cls, "Params", None)):
-        raise TypeError(f"{cls.__qualname__}.Params must be a params dataclass")
+    problem = params_problem(cls, defaults=False)
+    if problem:
+        raise TypeError(problem)

@@ -154,7 +154,7 @@ def test_a_model_that_keeps_the_contract_passes():
         (BlockDependent, "lists depend on the block size"),
         (Unfitted, "did not raise NotFittedError"),
         (SameForAll, "user 0 of parity 0 got"),
-        (NoDefaults, "give every field a default"),
+        (NoDefaults, "needs a default for k"),
         (dict, "not a Recommender"),
     ],
 )
