@@ -3,9 +3,10 @@
 The `rank tune` process keeps the Optuna study (asks and tells, one trial per free worker); the
 prepared data and item side data go to every worker once. A worker fits the trial's model (each
 worker keeps its own cache of fitted candidates, as a single process does), reranks and evaluates
-in a scratch directory of its own and returns the validation metrics, so workers need no shared
-file system. A trial whose worker dies is run again elsewhere (Dask retries); if the `rank tune`
-process dies, its trials in flight are marked FAIL by the next one, as without Dask.
+in memory (models that write while training use a scratch folder of its own) and returns the
+validation metrics, so workers need no shared file system. A trial whose worker dies is run
+again elsewhere (Dask retries); if the `rank tune` process dies, its trials in flight are marked
+FAIL by the next one, as without Dask.
 """
 
 from __future__ import annotations
@@ -42,9 +43,7 @@ def _trial(shared: _Shared, recipe: Recipe, row: str) -> dict[str, float]:
             shared.data, shared.context, share_spectra=True
         )
     with tempfile.TemporaryDirectory(prefix="rank-tune-") as scratch:
-        run_dir = Path(scratch) / "trial"
-        run_dir.mkdir()
-        return row_metrics(runner.run(recipe, run_dir), row)
+        return row_metrics(runner.evaluate(recipe, Path(scratch)), row)
 
 
 @dataclass(frozen=True)

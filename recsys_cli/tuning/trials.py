@@ -23,6 +23,7 @@ from recsys_cli.experiment import (
     prepare,
     write_run,
 )
+from recsys_cli.pipeline.lists import rank_and_evaluate
 from recsys_cli.progress import Step, silent_step
 from recsys_cli.ranking.stage import add_ranker
 
@@ -35,9 +36,9 @@ class TrialRunner:
     """Evaluate recipes that share one prepared dataset (`data`) and its item side data
     (`context`, None when no recipe needs it): the recipe's dataset, filter, split, seed and
     evaluation settings. With `share_spectra`, EASE fits share one eigendecomposition of the
-    training Gram matrix (`models.ease.shared_gram_spectrum`): the search's trials, whose
-    weights agree with a direct fit to about 1e-5 of their largest entry; the final, tested
-    configurations are fitted as `rank run` fits them."""
+    training Gram matrix (`models.ease.shared_gram_spectrum`: weights within about 1e-6 of
+    the largest of a direct fit's, so lists differ only between near-tied items): the
+    search's trials. The final, tested configurations are fitted as `rank run` fits them."""
 
     def __init__(self, data: Prepared, context=None, share_spectra: bool = False):
         self.data = data
@@ -98,16 +99,28 @@ class TrialRunner:
 
         return shared_gram_spectrum(self._spectra)
 
-    def run(
-        self, recipe: Recipe, run_dir: Path, step: Step = silent_step, on_epoch=None
+    def evaluate(
+        self, recipe: Recipe, work_dir: Path, step: Step = silent_step, on_epoch=None
     ) -> Evaluation:
-        """Fit (or reuse), rerank, store and evaluate `recipe` as a complete run in `run_dir`:
-        the same files and metrics as `rank run` of that recipe; `step` shows the fits and
-        `on_epoch` hears the epochs of models trained by epochs (`experiment.fit_models`)."""
-        outputs = self._outputs(recipe, run_dir / "models", step, on_epoch)
-        context = self.context.for_recipe(recipe) if self.context is not None else None
-        outputs = add_ranker(recipe, self.data, outputs, context, step, run_dir / "models")
+        """A trial: fit (or reuse), rerank and evaluate `recipe` in memory, writing no run
+        directory (`work_dir` holds what models write while they train); the metrics are those
+        `rank run` of that recipe gives. `step` shows the fits and `on_epoch` hears the epochs
+        of models trained by epochs (`experiment.fit_models`)."""
+        outputs, context = self._ranked(recipe, work_dir, step, on_epoch)
+        return rank_and_evaluate(
+            recipe, self.data, outputs, context, step, evaluate=True
+        ).evaluation
+
+    def run(self, recipe: Recipe, run_dir: Path, step: Step = silent_step) -> Evaluation:
+        """Fit (or reuse), rerank, evaluate and store `recipe` as a complete run in `run_dir`:
+        the same files and metrics as `rank run` of that recipe."""
+        outputs, context = self._ranked(recipe, run_dir / "models", step, None)
         return write_run(recipe, run_dir, self.data, outputs, context, evaluate=True)[1]
+
+    def _ranked(self, recipe: Recipe, work_dir: Path, step: Step, on_epoch):
+        outputs = self._outputs(recipe, work_dir, step, on_epoch)
+        context = self.context.for_recipe(recipe) if self.context is not None else None
+        return add_ranker(recipe, self.data, outputs, context, step, work_dir), context
 
 
 def row_metrics(evaluation: Evaluation, row: str) -> dict[str, float]:

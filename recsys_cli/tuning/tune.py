@@ -178,9 +178,11 @@ def _run_studies(validation_raw, base, spec, studies, study_dir, data_dir, step,
 
         def evaluate(values: dict, trial, s=s) -> dict[str, float]:
             on_epoch = None if spec.pruner == "none" else pruning(trial)
+            # Evaluated in memory (the metrics live in the journal); models may write while
+            # they train, in a folder of this process's.
             with PendingRun(scratch, s.name) as pending:
-                evaluation = runner.run(make_recipe(values), pending.path, on_epoch=on_epoch)
-            shutil.rmtree(pending.final, ignore_errors=True)  # metrics live in the journal
+                evaluation = runner.evaluate(make_recipe(values), pending.path, on_epoch=on_epoch)
+            shutil.rmtree(pending.final, ignore_errors=True)
             return row_metrics(evaluation, s.row)
 
         if client is None:

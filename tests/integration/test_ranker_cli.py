@@ -252,5 +252,5 @@ def test_tuning_trials_evaluate_the_ranker_row_too(tmp_path, write_recipe):
 
     recipe = load_recipe(write_recipe(), ["split.validation=0.1", "split.evaluate_on='validation'"])
     (tmp_path / "trial").mkdir()
-    evaluation = TrialRunner.prepare(recipe).run(recipe, tmp_path / "trial")
+    evaluation = TrialRunner.prepare(recipe).evaluate(recipe, tmp_path / "trial")
     assert "LTR" in evaluation.to_json()["models"]

@@ -1,6 +1,7 @@
 """`rank tune` end to end on synthetic plays: validation-only trials, one test read, resumable and
 kill -9 safe studies, reproducible trials, one-line errors."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -344,3 +345,40 @@ def test_no_feasible_trial_reads_no_test_and_says_so(tmp_path, recipe):
     assert "no feasible trial: nothing was evaluated on test" in result.output
     assert not (tmp_path / "s" / "best.toml").exists() and not (tmp_path / "s" / "test").exists()
     assert not trials_table(tmp_path / "s")["feasible"].any()
+
+
+def test_a_trial_is_evaluated_in_memory_with_the_metrics_of_a_stored_run(tmp_path, recipe):
+    from recsys_cli.config.loader import load_recipe
+    from recsys_cli.tuning.trials import TrialRunner
+
+    validation = load_recipe(recipe, ["split.evaluate_on='validation'"])
+    runner = TrialRunner.prepare(validation)
+    work = tmp_path / "work"
+    work.mkdir()
+    trial = runner.evaluate(validation, work).to_json()
+    assert list(work.rglob("*")) == []  # nothing written for a trial
+    (tmp_path / "run").mkdir()
+    stored = runner.run(validation, tmp_path / "run").to_json()
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert trial == stored
+
+
+@pytest.mark.slow
+@pytest.mark.recbole
+@pytest.mark.parametrize("l2", [3.0, 200.0, 20_000.0])
+def test_ease_trials_sharing_one_spectrum_score_as_direct_fits_on_ml100k(tmp_path, l2):
+    """The eigendecomposition shortcut of EASE trials changes no metric beyond near-tie noise."""
+    from recsys_cli.config.loader import load_recipe
+    from recsys_cli.tuning.trials import TrialRunner
+
+    recipe = load_recipe(
+        Path("recipes/tune-ml100k.toml"),
+        ["split.evaluate_on='validation'", f"models[1].params.l2={l2}"],
+    )
+    recipe = dataclasses.replace(recipe, models=(recipe.models[1],))
+    direct = TrialRunner.prepare(recipe).evaluate(recipe, tmp_path).to_json()["models"]["EASE"]
+    shared = TrialRunner.prepare(recipe, share_spectra=True)
+    shared.evaluate(dataclasses.replace(recipe, seed=recipe.seed + 1), tmp_path)  # decomposes
+    spectral = shared.evaluate(recipe, tmp_path).to_json()["models"]["EASE"]
+    for metric, value in direct.items():
+        assert spectral[metric]["mean"] == pytest.approx(value["mean"], abs=2e-4), metric

@@ -75,13 +75,17 @@ def test_one_eigendecomposition_per_training_matrix(monkeypatch):
 
 
 def test_scores_and_lists_agree_between_paths():
-    x = _binary(50, 40, 0.2, seed=5)
+    x = _binary(50, 40, 0.1, seed=5)  # sparse: many tied scores
     users = np.arange(50)
     direct = EASE(EASE.Params(l2=20.0)).fit(x)
     with shared_gram_spectrum({}):
         spectral = EASE(EASE.Params(l2=20.0)).fit(x)
     items_a, scores_a = direct.recommend(users, x, k=5)
     items_b, scores_b = spectral.recommend(users, x, k=5)
-    np.testing.assert_allclose(scores_a, scores_b, atol=1e-5)
-    # Lists agree wherever the k-th and (k+1)-th scores are not within float32 noise of a tie.
-    assert (items_a == items_b).mean() > 0.95
+    np.testing.assert_allclose(scores_a, scores_b, atol=1e-5 * np.abs(scores_a).max())
+    # A list differs only where scores are within float32 noise of a tie: each user's k-th
+    # score is the same, and a swapped item scores that close to the one it replaced.
+    np.testing.assert_allclose(scores_a[:, -1], scores_b[:, -1], atol=1e-5)
+    swapped = items_a != items_b
+    assert swapped.mean() < 0.2
+    np.testing.assert_allclose(scores_a[swapped], scores_b[swapped], atol=1e-5)
