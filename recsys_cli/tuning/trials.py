@@ -105,7 +105,11 @@ class TrialRunner:
         """A trial: fit (or reuse), rerank and evaluate `recipe` in memory, writing no run
         directory (`work_dir` holds what models write while they train); the metrics are those
         `rank run` of that recipe gives. `step` shows the fits and `on_epoch` hears the epochs
-        of models trained by epochs (`experiment.fit_models`)."""
+        of models trained by epochs (`experiment.fit_models`). Without variants or a ranker,
+        the models' lists are only as deep as the largest cutoff (the same lists, less top-k)."""
+        if not recipe.variants and recipe.ranker is None:
+            shallow = dataclasses.replace(recipe.eval, candidates=max(recipe.eval.cutoffs))
+            recipe = dataclasses.replace(recipe, eval=shallow)
         outputs, context = self._ranked(recipe, work_dir, step, on_epoch)
         return rank_and_evaluate(
             recipe, self.data, outputs, context, step, evaluate=True

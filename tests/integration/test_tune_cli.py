@@ -361,6 +361,10 @@ def test_a_trial_is_evaluated_in_memory_with_the_metrics_of_a_stored_run(tmp_pat
     stored = runner.run(validation, tmp_path / "run").to_json()
     assert (tmp_path / "run" / "metrics.json").is_file()
     assert trial == stored
+    # Without variants a trial's lists are only as deep as the largest cutoff: the same metrics.
+    plain = load_recipe(recipe, ["split.evaluate_on='validation'", "variants=[]"])
+    (tmp_path / "plain").mkdir()
+    assert runner.evaluate(plain, work).to_json() == runner.run(plain, tmp_path / "plain").to_json()
 
 
 @pytest.mark.slow
