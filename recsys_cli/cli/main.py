@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 from recsys_cli import __version__
-from recsys_cli.cli import bench, compare, datasets, ope, report, run, runs, schema, sweep, tune
+from recsys_cli.cli import (
+    bench,
+    compare,
+    datasets,
+    ope,
+    report,
+    rerank,
+    run,
+    runs,
+    schema,
+    sweep,
+    tune,
+)
 from recsys_cli.cli.app import Typer
 from recsys_cli.cli.common import OneLineUsageErrors
 
@@ -23,6 +35,7 @@ app.command("run")(run.run)
 app.command("train")(run.train)
 app.command("eval")(run.evaluate)
 app.command("recipes")(run.recipes)
+app.command("rerank")(rerank.rerank)
 app.command("compare")(compare.compare)
 app.command("sweep")(sweep.sweep)
 app.command("tune")(tune.tune)

@@ -12,7 +12,6 @@ import polars as pl
 
 from recsys_cli.config.loader import recipe_to_toml
 from recsys_cli.config.schema import Recipe
-from recsys_cli.evaluation.evaluator import needs_profiles
 from recsys_cli.evaluation.stored import save_evaluation
 from recsys_cli.pipeline.fit import ModelOutput, uses_factors
 from recsys_cli.pipeline.lists import RankedRow, RunLists
@@ -137,17 +136,15 @@ def write_data_file(
     elif name == "items.parquet":
         write_parquet(run_dir / name, _item_profiles(data))
     else:
-        write_side_data(run_dir / name, side_to_store(recipe, data, context, factors))
+        write_side_data(run_dir / name, side_to_store(data, context, factors))
 
 
-def side_to_store(recipe: Recipe, data: Prepared, context, factors: bool) -> StoredSide:
-    """The item side data a run stores for `rank eval`: the item table, training popularity and
-    user count, the evaluated users' model input where the recipe's metrics read profiles, and
-    the ALS item factors (`factors`: a variant or metric uses them)."""
-    history = None
-    if needs_profiles(recipe.eval.metrics):
-        history = data.model_input[data.eval_users]
-        history.sort_indices()
+def side_to_store(data: Prepared, context, factors: bool) -> StoredSide:
+    """The item side data a run stores for `rank eval` and `rank rerank`: the item table,
+    training popularity and user count, the evaluated users' model input (profile metrics and
+    rerankers read it), and the ALS item factors (`factors`: a variant or metric uses them)."""
+    history = data.model_input[data.eval_users]
+    history.sort_indices()
     vectors = context.embeddings("factors", "stored side data") if factors else None
     return StoredSide(context.items, context.popularity, context.n_train_users, history, vectors)
 

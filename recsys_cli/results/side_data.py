@@ -1,8 +1,8 @@
 """The item side data a run stores for its metrics, so that `rank eval` never prepares the data
 again: RUN/side/items.parquet (the dataset's item table in item index order) and
-RUN/side/arrays.npz (training popularity per item, the number of training users and, where the
-run's metrics or variants read them, the evaluated users' model input and the ALS item factors
-of similarity = "factors")."""
+RUN/side/arrays.npz (training popularity per item, the number of training users, the evaluated
+users' model input, which profile metrics and `rank rerank`'s rerankers read, and, where the run's
+metrics or variants read them, the ALS item factors of similarity = "factors")."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ FACTORS = "factors"
 
 @dataclass(frozen=True)
 class StoredSide:
-    """What a run stored for its metrics (see the module docstring); history rows are the rows
-    of users.parquet, None where the run's metrics read no profile."""
+    """What a run stored for its metrics and rerankers (see the module docstring); history rows
+    are the rows of users.parquet, None in a run stored before runs kept every profile."""
 
     items: pl.DataFrame
     popularity: np.ndarray
