@@ -14,15 +14,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import (
+from recsys_cli.arrays import (
     check_candidates,
     check_csr,
     check_embeddings,
     check_item_vector,
     check_unit,
+    item_genre_distribution,
 )
-from recsys_cli.rerank.calibration import item_genre_distribution
+from recsys_cli.errors import UserError
 
 
 def _valid_mean(values: np.ndarray, valid: np.ndarray) -> np.ndarray:

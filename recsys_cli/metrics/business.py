@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recsys_cli.arrays import check_candidates, check_csr, check_item_vector
 from recsys_cli.errors import UserError
 from recsys_cli.metrics.beyond_accuracy import gini_index
-from recsys_cli.rerank._common import check_candidates, check_csr, check_item_vector
 
 
 def _check_artist(artist: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from recsys_cli.arrays import check_candidates, check_k
 from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import check_candidates, check_k, empty_output
+from recsys_cli.rerank._common import empty_output
 
 NORMALISATIONS = ("minmax", "rank", "zscore")
 MODES = ("weighted", "chebyshev")

@@ -7,29 +7,15 @@ import math
 import numpy as np
 from numba import njit
 
-from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import (
+from recsys_cli.arrays import (
     check_candidates,
     check_k,
     check_scores,
     check_unit,
-    empty_output,
-    user_relevance,
+    item_genre_distribution,
 )
-
-
-def item_genre_distribution(genres: np.ndarray) -> np.ndarray:
-    """p(g|i): each item's genre row divided by its sum (an item without genres gets zeros).
-
-    Steck, Calibrated Recommendations, RecSys 2018, §2.
-    """
-    g = np.asarray(genres, dtype=np.float64)
-    if g.ndim != 2:
-        raise UserError(f"genres must be a 2-d (items x genres) array, got shape {g.shape}")
-    if not np.isfinite(g).all() or (g < 0).any():
-        raise UserError("genre weights must be finite and >= 0")
-    tot = g.sum(axis=1, keepdims=True)
-    return np.ascontiguousarray(g / np.where(tot > 0, tot, 1.0))
+from recsys_cli.errors import UserError
+from recsys_cli.rerank._common import empty_output, user_relevance
 
 
 def calibration(

@@ -7,17 +7,9 @@ import math
 import numpy as np
 from numba import njit
 
+from recsys_cli.arrays import check_candidates, check_embeddings, check_k, check_scores, check_unit
 from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import (
-    FASTMATH,
-    check_candidates,
-    check_embeddings,
-    check_k,
-    check_scores,
-    check_unit,
-    empty_output,
-    user_relevance,
-)
+from recsys_cli.rerank._common import FASTMATH, empty_output, user_relevance
 
 
 def dpp(

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recsys_cli.arrays import check_candidates, check_item_vector, check_k, check_unit
 from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import (
-    check_candidates,
-    check_item_vector,
-    check_k,
-    check_unit,
-    empty_output,
-)
+from recsys_cli.rerank._common import empty_output
 
 INFEASIBLE = ("truncate", "relax")
 

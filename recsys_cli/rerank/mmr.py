@@ -6,16 +6,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from recsys_cli.rerank._common import (
-    FASTMATH,
-    check_candidates,
-    check_embeddings,
-    check_k,
-    check_scores,
-    check_unit,
-    empty_output,
-    user_relevance,
-)
+from recsys_cli.arrays import check_candidates, check_embeddings, check_k, check_scores, check_unit
+from recsys_cli.rerank._common import FASTMATH, empty_output, user_relevance
 
 
 def mmr(

@@ -16,8 +16,9 @@ import math
 import numpy as np
 from numba import njit
 
+from recsys_cli.arrays import check_candidates, check_k
 from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import check_candidates, check_k, empty_output
+from recsys_cli.rerank._common import empty_output
 
 
 @njit(cache=True)

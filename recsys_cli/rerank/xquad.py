@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from recsys_cli.errors import UserError
-from recsys_cli.rerank._common import (
+from recsys_cli.arrays import (
     check_candidates,
     check_csr,
     check_item_vector,
     check_k,
     check_scores,
     check_unit,
-    empty_output,
-    user_relevance,
 )
+from recsys_cli.errors import UserError
+from recsys_cli.rerank._common import empty_output, user_relevance
 
 VARIANTS = ("binary", "smooth")
 
