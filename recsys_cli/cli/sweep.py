@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -125,6 +126,14 @@ def sweep(
             "the grid changes, else every variant row."
         ),
     ] = None,
+    from_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-run",
+            help="Rerank this stored run's candidates (no model fitted, no data read) with "
+            "RECIPE's [[variants]] and [groups]; only variants[...] and groups.* can vary.",
+        ),
+    ] = None,
     overrides: SetOpt = None,
     results_dir: ResultsOpt = None,
     data_dir: DataOpt = None,
@@ -142,13 +151,23 @@ def sweep(
 
     Writes sweep.json and the figure as sweep.png (300 dpi), sweep.svg and sweep.pdf.
 
-    With --workers/--scheduler the grid points run on Dask workers (same results)."""
+    With --workers/--scheduler the grid points run on Dask workers (same results). With
+    --from-run the points rerank a stored run's candidates instead of fitting the models."""
     from recsys_cli.config.loader import load_raw
     from recsys_cli.experiment import run_sweep
     from recsys_cli.results.store import PendingRun, results_root, write_json
     from recsys_cli.results.sweep_plot import save_figures
 
-    raw, base = load_raw(recipe_path, overrides or [])
+    stored = None
+    if from_run is not None:
+        from recsys_cli.pipeline.rerun import open_stored, rerank_recipe
+
+        if workers or scheduler:
+            raise UserError("--from-run: a sweep of a stored run runs in this process")
+        stored = open_stored(from_run)
+        raw, base = rerank_recipe(stored, recipe_path, overrides or [])
+    else:
+        raw, base = load_raw(recipe_path, overrides or [])
     axes = parse_axes(grid)
     if maximize and minimize:
         raise UserError("--maximize and --minimize: give one objective")
@@ -159,7 +178,11 @@ def sweep(
     _check_names(base, rows, pareto, objective, constraints)
     step = progress_step(quiet or as_json, verbose)
     with PendingRun(results_root(results_dir), f"sweep-{raw['name']}") as pending:
-        if workers or scheduler:
+        if stored is not None:
+            from recsys_cli.pipeline.rerun import sweep_stored
+
+            points = sweep_stored(stored, raw, axes, pending.path, step)
+        elif workers or scheduler:
             from recsys_cli.distributed import connect, run_sweep_distributed
 
             with connect(workers, scheduler) as client:
