@@ -34,7 +34,8 @@ def rerank(
         Path | None,
         typer.Argument(
             metavar="VARIANTS",
-            help="Recipe file whose [[variants]] (and [groups], added to the run's) are applied; "
+            help="Recipe file whose \\[\\[variants]] (and \\[groups], added to the run's) are "
+            "applied; "
             "default: the run's own recipe.",
         ),
     ] = None,
@@ -51,7 +52,7 @@ def rerank(
 
     No model is fitted and the data are not read: the candidates, held-out truth and item side
     data come from RUN, so the lists equal those of `rank run` with the same variants. --set
-    changes variants[...] and groups.* only."""
+    changes variants\\[...] and groups.* only."""
     from recsys_cli.pipeline.rerun import open_stored, rerank_recipe, rerank_run
     from recsys_cli.results.store import PendingRun, results_root
 

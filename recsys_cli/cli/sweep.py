@@ -131,7 +131,8 @@ def sweep(
         typer.Option(
             "--from-run",
             help="Rerank this stored run's candidates (no model fitted, no data read) with "
-            "RECIPE's [[variants]] and [groups]; only variants[...] and groups.* can vary.",
+            "RECIPE's \\[\\[variants]] and \\[groups]; only variants\\[...] and groups.* can "
+            "vary.",
         ),
     ] = None,
     overrides: SetOpt = None,
