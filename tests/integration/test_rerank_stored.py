@@ -135,7 +135,10 @@ def test_the_runs_own_variants_give_its_lists_and_metrics(tmp_path, trained):
     assert rank("eval", again, "-q").exit_code == 0
     [stored] = (again / "evals").iterdir()
     assert (stored / "metrics.json").read_bytes() == (again / "metrics.json").read_bytes()
-    assert rank("compare", trained, again, "--json").exit_code == 0
+    for args in (["compare", trained, again, "--json"], ["runs", "show", again],
+                 ["report", again, "-o", tmp_path / "report.html"]):  # fmt: skip
+        done = rank(*args)
+        assert done.exit_code == 0, done.output
 
 
 def test_other_variants_equal_a_run_of_the_recipe_with_them(tmp_path, trained, data_dir):
