@@ -135,14 +135,14 @@ def _slim(data):
 
 
 def _warm(context, variants) -> None:
-    """Fill the context's caches of data-only values in the client, so workers receive them
-    instead of each recomputing them (the ALS item factors behind similarity = "factors" are a
-    model fit)."""
+    """Fill the context's caches of data-only values (genre and artist vectors) in the client,
+    so workers receive them instead of each recomputing them (the ALS item factors behind
+    similarity = "factors" were fitted by the fit stage)."""
     for variant in variants:
         for step in variant.chain:
             similarity = getattr(step.params, "similarity", None)
             if similarity is not None:
-                context.embeddings(similarity, step.reranker)
+                context.similarity.vectors(similarity, step.reranker)
 
 
 def _sweep_point(shared, recipe, rows, temp_stem: str, files) -> tuple[str, dict]:

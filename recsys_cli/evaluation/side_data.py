@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recsys_cli.metrics import split_metric
+from recsys_cli.metrics.beyond_accuracy import head_tail_split
 
 # Metrics that read the genre matrix or the artist codes (plain `ild` is genre Jaccard).
 GENRE_METRICS = frozenset({"ild", "miscalibration"})
@@ -38,21 +39,23 @@ class ItemSideData:
 
     @classmethod
     def of(cls, source, metrics) -> ItemSideData:
-        """The arrays `metrics` read, taken from `source` (a `RerankContext`, which derives
-        them from the dataset's item columns and says in one line which metric needs a column
-        the data lack)."""
+        """The arrays `metrics` read, taken from `source`, the run's item data: `side`
+        (`data.side.ItemSide`, which derives them from the dataset's item columns and says in one
+        line which metric needs a column the data lack), `groups` (`data.groups.GroupResolver`)
+        and `similarity` (`data.similarity.ItemSimilarity`), e.g. a `RerankContext`."""
+        side = source.side
         found: dict = {"vectors": {}, "groups": {}}
         for metric in metrics:
             base, argument = split_metric(metric)
             needed_by = f"metric {metric!r}"
             if base in GENRE_METRICS and argument is None:
-                found["genres"] = source.genres(needed_by)
+                found["genres"] = side.genres(needed_by)
             elif base == "ild":
-                found["vectors"][argument] = source.embeddings(argument, needed_by)
+                found["vectors"][argument] = source.similarity.vectors(argument, needed_by)
             elif base in ARTIST_METRICS:
-                found["artist"] = source.attribute("artist", needed_by)
+                found["artist"] = side.attribute("artist", needed_by)
             elif base == "aplt":
-                found["tail"] = source.tail()
+                found["tail"] = head_tail_split(side.popularity)
             elif base == "exposure_share":
-                found["groups"][argument] = source.group(argument)
-        return cls(source.popularity, source.n_train_users, **found)
+                found["groups"][argument] = source.groups.mask(argument)
+        return cls(side.popularity, side.n_train_users, **found)

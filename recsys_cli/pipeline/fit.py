@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +30,17 @@ def needs_context(recipe: Recipe) -> bool:
     return any(metric_kind(m) != "accuracy" for m in recipe.eval.metrics)
 
 
-def build_context(recipe: Recipe, data: Prepared):
-    """The item side data of a prepared dataset (reranking, metrics, the run's stored side/);
-    when the recipe reranks, ranks or goes beyond accuracy, fails early on the item columns it
-    needs and the data lack."""
+def build_context(recipe: Recipe, data: Prepared, also: Collection[Recipe] = ()):
+    """What reranking, the ranker's features and metrics read about the items (a
+    `RerankContext`: item side data, `recipe`'s groups, the similarity source); when the recipe
+    reranks, ranks or goes beyond accuracy, fails early on the item columns it needs and the
+    data lack. The similarity's learned factors are fitted here when `recipe` or a recipe of
+    `also` (a sweep's points) reads them."""
     from recsys_cli.rerank.stage import RerankContext, check_columns
 
     context = RerankContext.from_prepared(data, recipe)
+    if any(uses_factors(r) for r in (recipe, *also)):
+        fit_similarity(context, data)
     if not needs_context(recipe):
         return context
     check_columns(context, recipe)
@@ -45,6 +49,22 @@ def build_context(recipe: Recipe, data: Prepared):
 
         check_data(recipe, context, data)
     return context
+
+
+def context_for(context, recipe: Recipe, data: Prepared):
+    """`context` with another recipe's groups (a trial, a sweep point), its similarity fitted
+    when that recipe reads the learned factors and no recipe before did."""
+    context = context.for_recipe(recipe)
+    if uses_factors(recipe):
+        fit_similarity(context, data)
+    return context
+
+
+def fit_similarity(context, data: Prepared) -> None:
+    """Fit the learned item factors of similarity = "factors" on the training matrix, with the
+    seed of the recipe the context was built for (once: every recipe over the same data shares
+    them)."""
+    context.similarity.fit(data.fit)
 
 
 def uses_factors(recipe: Recipe) -> bool:

@@ -156,7 +156,7 @@ def prepare_sweep(
         raise UserError("seeds: sweeps train each model once; drop `seeds` (use `seed`) to sweep")
     data = prepare(base, data_dir, step)
     with step("item side data for reranking and metrics"):
-        context = build_context(base, data)
+        context = build_context(base, data, also=[point.recipe for point in points])
         if any(needs_context(point.recipe) for point in points):
             for point in points:
                 check_columns_for(context, point.recipe)

@@ -67,7 +67,7 @@ class Stage:
         the item has no artist)."""
 
         def make():
-            codes = self.context.attribute("artist", "ranker")
+            codes = self.context.side.attribute("artist", "ranker")
             known = codes >= 0
             one_hot = sp.csr_matrix(
                 (np.ones(known.sum(), np.float32), (np.flatnonzero(known), codes[known])),
@@ -100,8 +100,8 @@ def _retrieved_by(stage: Stage) -> list[Column]:
 def _popularity(stage: Stage) -> list[Column]:
     """Share of the past's users who had the item (a share, so the label stage's shorter past
     and the test stage's longer one are on one scale)."""
-    ctx = stage.context
-    return [("popularity", ctx.popularity[stage.pool.items] / max(ctx.n_train_users, 1))]
+    side = stage.context.side
+    return [("popularity", side.popularity[stage.pool.items] / max(side.n_train_users, 1))]
 
 
 def _popularity_trend(stage: Stage) -> list[Column]:
@@ -109,7 +109,7 @@ def _popularity_trend(stage: Stage) -> list[Column]:
     quarter of interactions (r_i of R) against its share of the whole past (c_i of C), Laplace
     smoothed over n items; above 1 for an item on the rise."""
     items, times = stage.past_times()
-    n = stage.context.n_items
+    n = stage.context.side.n_items
     recent = times >= np.quantile(times, RECENT_QUANTILE, method="higher")
     total = np.bincount(items, minlength=n)
     latest = np.bincount(items[recent], minlength=n)
@@ -121,7 +121,7 @@ def _item_age(stage: Stage) -> list[Column]:
     """Days between the item's first past interaction and the past's last one (NaN: unseen)."""
     items, times = stage.past_times()
     first = pl.DataFrame({"i": items, "t": times}).group_by("i").agg(pl.col("t").min())
-    age = np.full(stage.context.n_items, np.nan)
+    age = np.full(stage.context.side.n_items, np.nan)
     age[first["i"].to_numpy()] = (times.max() - first["t"].to_numpy()) / SECONDS_PER_DAY
     return [("item_age", age[stage.pool.items])]
 
@@ -129,7 +129,7 @@ def _item_age(stage: Stage) -> list[Column]:
 def _release_age(stage: Stage) -> list[Column]:
     """Years between the item's release year and the past's last interaction (the latest
     release year where the data have no timestamps)."""
-    year = stage.context.column("year", "ranker feature 'release_age'").cast(pl.Float64)
+    year = stage.context.side.column("year", "ranker feature 'release_age'").cast(pl.Float64)
     year = year.to_numpy()
     _, times = stage.past_times()
     now = 1970 + times.max() / SECONDS_PER_YEAR if len(times) else np.nanmax(year)
@@ -144,7 +144,7 @@ def _user_activity(stage: Stage) -> list[Column]:
 def _genre_affinity(stage: Stage) -> list[Column]:
     """Cosine between the user's genre profile (sum of the input items' multi-hot genre
     vectors) and the item's genre vector; 0 where either is empty."""
-    genres = sp.csr_matrix(stage.context.genres("ranker feature 'genre_affinity'"))
+    genres = sp.csr_matrix(stage.context.side.genres("ranker feature 'genre_affinity'"))
     profile = sp.csr_matrix(stage.history() @ genres)
     rows, items = stage.pool.rows, stage.pool.items
     dot = row_dots(profile, genres, rows, items)
@@ -188,7 +188,7 @@ BUILDERS: dict[str, Callable[[Stage], list[Column]]] = {
 
 def group_member(stage: Stage, name: str) -> np.ndarray:
     """1.0 where the pooled item is in [groups] NAME (defined from the stage's own past)."""
-    return stage.context.group(name)[stage.pool.items].astype(np.float32)
+    return stage.context.groups.mask(name)[stage.pool.items].astype(np.float32)
 
 
 def build_features(
@@ -231,4 +231,4 @@ def check_data(recipe: Recipe, context, data) -> None:
                 "have; leave it out"
             )
         if need not in (None, "timestamps"):
-            context.column(need, f"{where} ({name})")
+            context.side.column(need, f"{where} ({name})")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 GENRES = "genres"
 
-# Item vectors whose cosine is the similarity (`RerankContext.embeddings`): genre multi-hot,
+# Item vectors whose cosine is the similarity (`data.similarity.ItemSimilarity`): genre multi-hot,
 # ALS item factors fitted on the training matrix, or one-hot artist.
 Similarity = Literal["genres", "factors", "artist"]
 

@@ -86,9 +86,10 @@ def read_side_data(run_dir: Path, n_users: int) -> StoredSide:
 
 
 def side_context(stored: StoredSide, users: pl.Series, recipe, metrics):
-    """A `RerankContext` over the stored side data (no training matrix: the ALS factors are
-    the stored ones), for `ItemSideData.of`; fails in one line when `metrics` read data the run
+    """A `RerankContext` over the stored side data (the ALS factors are the stored ones), for
+    `ItemSideData.of` and stored reranking; fails in one line when `metrics` read data the run
     did not store."""
+    from recsys_cli.data.side import ItemSide
     from recsys_cli.evaluation.evaluator import needs_profiles
     from recsys_cli.metrics import split_metric
     from recsys_cli.rerank.stage import RerankContext
@@ -105,19 +106,5 @@ def side_context(stored: StoredSide, users: pl.Series, recipe, metrics):
             'its variants or metrics uses similarity = "factors"); run the recipe again with '
             "that metric"
         )
-    cache = {} if stored.factors is None else {(FACTORS,): stored.factors}
-    history = stored.history
-    if history is None:  # only the profile metrics read it
-        history = sp.csr_matrix((len(users), stored.items.height), dtype=np.float32)
-    return RerankContext(
-        popularity=stored.popularity,
-        n_train_users=stored.n_train_users,
-        items=stored.items,
-        item_ids=stored.items["item"],
-        user_ids=users,
-        history=history,
-        fit=None,
-        seed=recipe.seed,
-        groups=dict(recipe.groups),
-        _cache=cache,
-    )
+    side = ItemSide(stored.popularity, stored.n_train_users, stored.items, stored.items["item"])
+    return RerankContext.of(side, recipe, stored.factors)

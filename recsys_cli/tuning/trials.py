@@ -23,6 +23,7 @@ from recsys_cli.experiment import (
     prepare,
     write_run,
 )
+from recsys_cli.pipeline.fit import context_for
 from recsys_cli.pipeline.lists import rank_and_evaluate
 from recsys_cli.progress import Step, silent_step
 from recsys_cli.ranking.stage import add_ranker
@@ -123,7 +124,7 @@ class TrialRunner:
 
     def _ranked(self, recipe: Recipe, work_dir: Path, step: Step, on_epoch):
         outputs = self._outputs(recipe, work_dir, step, on_epoch)
-        context = self.context.for_recipe(recipe) if self.context is not None else None
+        context = None if self.context is None else context_for(self.context, recipe, self.data)
         return add_ranker(recipe, self.data, outputs, context, step, work_dir), context
 
 

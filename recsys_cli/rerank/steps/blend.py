@@ -52,7 +52,7 @@ def objective(ctx, name: str, candidates: np.ndarray, scores: np.ndarray) -> np.
     if name == "relevance":
         return np.where(candidates >= 0, scores, np.nan)
     if name == "novelty":
-        return gather(ctx.novelty_values(), candidates)
+        return gather(ctx.side.novelty_values(), candidates)
     if name == "popularity":
-        return gather(ctx.popularity, candidates)
-    return gather(ctx.group(name.removeprefix("group:")).astype(np.float64), candidates)
+        return gather(ctx.side.popularity, candidates)
+    return gather(ctx.groups.mask(name.removeprefix("group:")).astype(np.float64), candidates)

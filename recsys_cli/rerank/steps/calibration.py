@@ -31,6 +31,6 @@ class Calibration(Reranker):
         from recsys_cli.metrics.beyond_accuracy import genre_distribution
         from recsys_cli.rerank.calibration import calibration
 
-        genres = ctx.genres(self.name)
+        genres = ctx.side.genres(self.name)
         target = genre_distribution(history.indptr, history.indices, genres)
         return calibration(candidates, scores, genres, target, k, self.params.lambda_)

@@ -32,5 +32,5 @@ class DPP(Reranker):
     def apply(self, ctx, candidates, scores, history, k):
         from recsys_cli.rerank.dpp import dpp
 
-        vectors = ctx.embeddings(self.params.similarity, self.name)
+        vectors = ctx.similarity.vectors(self.params.similarity, self.name)
         return dpp(candidates, scores, vectors, k, self.params.theta, window=self.params.window)

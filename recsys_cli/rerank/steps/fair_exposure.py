@@ -30,5 +30,5 @@ class FairExposure(Reranker):
     def apply(self, ctx, candidates, scores, history, k):
         from recsys_cli.rerank.fairness import fair_exposure
 
-        protected = ctx.group(self.params.group)
+        protected = ctx.groups.mask(self.params.group)
         return fair_exposure(candidates, protected, k, self.params.p, self.params.alpha)

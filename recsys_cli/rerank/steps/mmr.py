@@ -32,5 +32,5 @@ class MMR(Reranker):
     def apply(self, ctx, candidates, scores, history, k):
         from recsys_cli.rerank.mmr import mmr
 
-        vectors = ctx.embeddings(self.params.similarity, self.name)
+        vectors = ctx.similarity.vectors(self.params.similarity, self.name)
         return mmr(candidates, scores, vectors, k, self.params.lambda_)

@@ -30,5 +30,5 @@ class ProviderCap(Reranker):
     def apply(self, ctx, candidates, scores, history, k):
         from recsys_cli.rerank.sequencing import provider_cap
 
-        codes = ctx.attribute(self.params.column, self.name)
+        codes = ctx.side.attribute(self.params.column, self.name)
         return provider_cap(candidates, codes, k, self.params.max_per)

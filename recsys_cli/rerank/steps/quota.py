@@ -35,5 +35,5 @@ class Quota(Reranker):
     def apply(self, ctx, candidates, scores, history, k):
         from recsys_cli.rerank.quota import quota
 
-        member = ctx.membership(self.params.group, candidates, history, self.name)
+        member = ctx.groups.membership(self.params.group, candidates, history, self.name)
         return quota(candidates, member, k, self.params.share)

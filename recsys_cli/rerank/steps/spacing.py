@@ -30,5 +30,5 @@ class Spacing(Reranker):
     def apply(self, ctx, candidates, scores, history, k):
         from recsys_cli.rerank.sequencing import spacing
 
-        codes = ctx.attribute(self.params.column, self.name)
+        codes = ctx.side.attribute(self.params.column, self.name)
         return spacing(candidates, codes, k, self.params.gap)

@@ -39,4 +39,4 @@ def test_novelty_divides_by_users_with_training_interactions():
     p = {1: 1 / 3, 2: 1 / 3, 3: 1 / 3}
     expected = [(-np.log2(p[1]) - np.log2(p[2])) / 2, -np.log2(p[3])]
     assert per_user["value"].to_list() == pytest.approx(expected)
-    assert ctx.novelty_values()[0] == pytest.approx(-np.log2(3 / 3))
+    assert ctx.side.novelty_values()[0] == pytest.approx(-np.log2(3 / 3))

@@ -90,19 +90,24 @@ def test_index_of_any_vocabulary_order_and_missing_ids():
 
 def test_side_data_holds_what_the_metrics_read():
     calls = []
-    source = SimpleNamespace(
+    item_side = SimpleNamespace(
         popularity=np.arange(4.0),
         n_train_users=2,
         genres=lambda needed_by: calls.append(("genres", needed_by)) or np.eye(4),
         attribute=lambda name, needed_by: calls.append((name, needed_by)) or np.arange(4),
-        embeddings=lambda name, needed_by: calls.append((name, needed_by)) or np.ones((4, 2)),
-        tail=lambda: np.array([False, False, True, True]),
-        group=lambda name: np.array([True, False, True, False]),
+    )
+    source = SimpleNamespace(
+        side=item_side,
+        similarity=SimpleNamespace(
+            vectors=lambda name, needed_by: calls.append((name, needed_by)) or np.ones((4, 2))
+        ),
+        groups=SimpleNamespace(mask=lambda name: np.array([True, False, True, False])),
     )
     side = ItemSideData.of(source, ("ndcg", "ild[factors]", "exposure_share[g]", "aplt"))
     assert side.genres is None and side.artist is None
     assert list(side.vectors) == ["factors"] and list(side.groups) == ["g"]
-    assert side.tail.tolist() == [False, False, True, True]
+    # training users 0, 1, 2, 3: items 3 and 2 cover 0.8 of them (the head)
+    assert side.tail.tolist() == [True, True, False, False]
     assert calls == [("factors", "metric 'ild[factors]'")]
     side = ItemSideData.of(source, ("miscalibration", "provider_gini"))
     assert side.genres is not None and side.artist is not None

@@ -94,7 +94,7 @@ def reference(stage: Stage, lists) -> dict[str, list[float]]:
         same = sum(artist[i] == artist[item] for i in mine)
         out["artist_affinity"].append(same / max(len(mine), 1))
         out["artist_new"].append(float(same == 0))
-        out["group:tail"].append(float(stage.context.group("tail")[item]))
+        out["group:tail"].append(float(stage.context.groups.mask("tail")[item]))
     return out
 
 

@@ -6,6 +6,8 @@ rerankers were classes (`reference_apply_step`, the stage's dispatch of that tim
 pin each class's wiring of params and side data to its kernel).
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -13,6 +15,7 @@ import scipy.sparse as sp
 
 from recsys_cli.config.loader import recipe_from_dict
 from recsys_cli.config.schema import GroupConfig
+from recsys_cli.data.side import ItemSide
 from recsys_cli.errors import UserError
 from recsys_cli.rerank.registry import reranker_class, reranker_names
 from recsys_cli.rerank.stage import RerankContext, apply_step, check_columns
@@ -72,18 +75,16 @@ def make_context(items=None) -> RerankContext:
                 ],
             }
         )
-    history = sp.csr_matrix((rng.random((len(VALID), N_ITEMS)) < 0.3).astype(np.float32))
-    return RerankContext(
-        popularity=rng.integers(0, 30, N_ITEMS).astype(np.float64),
-        n_train_users=40,
-        items=items,
-        item_ids=items["item"],
-        user_ids=pl.Series([f"u{u}" for u in range(len(VALID))]),
-        history=history,
-        fit=history,
-        seed=0,
-        groups={"tail": GroupConfig(popularity_below=0.5)},
-    )
+    rng.random((len(VALID), N_ITEMS))  # HISTORY's draw
+    side = ItemSide(rng.integers(0, 30, N_ITEMS).astype(np.float64), 40, items, items["item"])
+    groups = {"tail": GroupConfig(popularity_below=0.5)}
+    return RerankContext.of(side, SimpleNamespace(groups=groups, seed=0))
+
+
+# The users' history (also the training matrix of the "factors" similarity).
+HISTORY = sp.csr_matrix(
+    (np.random.default_rng(3).random((len(VALID), N_ITEMS)) < 0.3).astype(np.float32)
+)
 
 
 def inputs():
@@ -99,7 +100,9 @@ def inputs():
 
 @pytest.fixture(scope="module")
 def ctx():
-    return make_context()
+    context = make_context()
+    context.similarity.fit(HISTORY)  # the fit stage's part
+    return context
 
 
 def reference_apply_step(ctx, reranker, params, candidates, scores, history, k):
@@ -121,7 +124,7 @@ def reference_apply_step(ctx, reranker, params, candidates, scores, history, k):
         emb = ctx.embeddings(params.similarity, "dpp")
         return dpp(candidates, scores, emb, k, params.theta, window=params.window)
     if reranker == "calibration":
-        genres = ctx.genres("calibration")
+        genres = ctx.side.genres("calibration")
         dist = genre_distribution(history.indptr, history.indices, genres)
         return calibration(candidates, scores, genres, dist, k, params.lambda_)
     if reranker == "xquad":
@@ -129,14 +132,14 @@ def reference_apply_step(ctx, reranker, params, candidates, scores, history, k):
         p_tail = tail_preference(history.indptr, history.indices, tail)
         return xquad(candidates, scores, tail, p_tail, k, params.lambda_, params.variant)
     if reranker == "fair_exposure":
-        return fair_exposure(candidates, ctx.group(params.group), k, params.p, params.alpha)
+        return fair_exposure(candidates, ctx.groups.mask(params.group), k, params.p, params.alpha)
     if reranker == "provider_cap":
-        codes = ctx.attribute(params.column, "provider_cap")
+        codes = ctx.side.attribute(params.column, "provider_cap")
         return provider_cap(candidates, codes, k, params.max_per)
     if reranker == "spacing":
-        return spacing(candidates, ctx.attribute(params.column, "spacing"), k, params.gap)
+        return spacing(candidates, ctx.side.attribute(params.column, "spacing"), k, params.gap)
     if reranker == "quota":
-        member = ctx.membership(params.group, candidates, history, "quota")
+        member = ctx.groups.membership(params.group, candidates, history, "quota")
         return quota(candidates, member, k, params.share)
     assert reranker == "blend"
 
@@ -144,10 +147,10 @@ def reference_apply_step(ctx, reranker, params, candidates, scores, history, k):
         if name == "relevance":
             return np.where(candidates >= 0, scores, np.nan)
         if name == "novelty":
-            return gather(ctx.novelty_values(), candidates)
+            return gather(ctx.side.novelty_values(), candidates)
         if name == "popularity":
-            return gather(ctx.popularity, candidates)
-        return gather(ctx.group(name.removeprefix("group:")).astype(np.float64), candidates)
+            return gather(ctx.side.popularity, candidates)
+        return gather(ctx.groups.mask(name.removeprefix("group:")).astype(np.float64), candidates)
 
     values = [objective(name) for name in params.weights]
     weights = list(params.weights.values())
@@ -182,7 +185,7 @@ def test_lists_are_distinct_candidates_k_wide_and_padded(ctx, name, table, k):
     step = step_of(name, table)
     candidates, scores = inputs()
     frozen = candidates.copy(), scores.copy()
-    got = apply_step(ctx, name, step.params, candidates, scores, ctx.history, k)
+    got = apply_step(ctx, name, step.params, candidates, scores, HISTORY, k)
     assert got.shape == (len(VALID), k) and got.dtype == np.int32
     for row, cands, n in zip(got, candidates, VALID, strict=True):
         chosen = row[row >= 0]
@@ -192,9 +195,9 @@ def test_lists_are_distinct_candidates_k_wide_and_padded(ctx, name, table, k):
         assert set(chosen.tolist()) <= set(cands[:n].tolist())
     np.testing.assert_array_equal(candidates, frozen[0])  # inputs are not written to
     np.testing.assert_array_equal(scores, frozen[1])
-    again = apply_step(ctx, name, step.params, candidates, scores, ctx.history, k)
+    again = apply_step(ctx, name, step.params, candidates, scores, HISTORY, k)
     np.testing.assert_array_equal(got, again)
-    before = reference_apply_step(ctx, name, step.params, candidates, scores, ctx.history, k)
+    before = reference_apply_step(ctx, name, step.params, candidates, scores, HISTORY, k)
     np.testing.assert_array_equal(got, before)
 
 
@@ -204,7 +207,7 @@ def test_full_lists_keep_every_candidate_unless_a_constraint_cuts_them(ctx, name
     constraint (a cap, a spacing, a protected quota) ends it early (`truncate`)."""
     step = step_of(name, table)
     candidates, scores = inputs()
-    got = apply_step(ctx, name, step.params, candidates, scores, ctx.history, N)
+    got = apply_step(ctx, name, step.params, candidates, scores, HISTORY, N)
     truncates = name in ("provider_cap", "spacing", "fair_exposure")
     for row, cands, n in zip(got, candidates, VALID, strict=True):
         chosen = set(row[row >= 0].tolist())

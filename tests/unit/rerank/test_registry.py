@@ -2,6 +2,7 @@
 `register` call, then runs from a recipe like a built-in one."""
 
 import tomllib
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -11,6 +12,7 @@ import scipy.sparse as sp
 from recsys_cli.config.loader import recipe_from_dict, recipe_to_toml
 from recsys_cli.config.schema import StepConfig
 from recsys_cli.config.validate import section
+from recsys_cli.data.side import ItemSide
 from recsys_cli.errors import RecipeError, UserError
 from recsys_cli.rerank import registry
 from recsys_cli.rerank.base import Reranker
@@ -66,17 +68,11 @@ def context(items=None) -> RerankContext:
     items = (
         pl.DataFrame({"item": list("abcdef"), "artist": list("XYYZZX")}) if items is None else items
     )
-    history = sp.csr_matrix(np.eye(2, 6))
-    return RerankContext(
-        popularity=np.arange(6.0),
-        n_train_users=2,
-        items=items,
-        item_ids=items["item"],
-        user_ids=pl.Series(["u0", "u1"]),
-        history=history,
-        fit=history,
-        seed=0,
-    )
+    side = ItemSide(np.arange(6.0), 2, items, items["item"])
+    return RerankContext.of(side, SimpleNamespace(groups={}, seed=0))
+
+
+HISTORY = sp.csr_matrix(np.eye(2, 6))
 
 
 def test_a_reranker_registered_here_runs_from_a_recipe(own_registry):
@@ -89,13 +85,13 @@ def test_a_reranker_registered_here_runs_from_a_recipe(own_registry):
     check_columns(ctx, loaded)
     candidates = np.array([[5, 3, 1, 4, -1], [2, -1, -1, -1, -1]], dtype=np.int32)
     scores = np.array([[0.9, 0.8, 0.7, 0.6, -np.inf], [0.5] + [-np.inf] * 4], dtype=np.float32)
-    items, item_scores = apply_variant(ctx, variant, candidates, scores, ctx.history)
+    items, item_scores = apply_variant(ctx, variant, candidates, scores, HISTORY)
     # row 0: 5 stays first, then 4, 1, 3 (lowest score first); row 1 has one candidate
     assert items.tolist() == [[5, 4, 1], [2, -1, -1]]
     np.testing.assert_allclose(item_scores, [[0.9, 0.6, 0.7], [0.5, -np.inf, -np.inf]])
     # after a built-in step: the chain passes the built-in's order on
     chained = recipe({"reranker": "provider_cap", "max_per": 1}, {"reranker": "reverse"})
-    items, _ = apply_variant(ctx, chained.variants[0], candidates, scores, ctx.history)
+    items, _ = apply_variant(ctx, chained.variants[0], candidates, scores, HISTORY)
     # provider_cap keeps 5 (X), 3 (Z), 1 (Y) and drops 4 (Z); reverse: 1, 3, 5
     assert items.tolist() == [[1, 3, 5], [2, -1, -1]]
 
@@ -161,4 +157,4 @@ def test_a_list_of_the_wrong_shape_is_refused(own_registry):
     candidates = np.array([[0, 1, 2]], dtype=np.int32)
     scores = np.array([[0.3, 0.2, 0.1]], dtype=np.float32)
     with pytest.raises(ValueError, match=r"'short' returned shape \(1, 1\), expected \(1, 2\)"):
-        apply_step(context(), "short", Short.Params(), candidates, scores, context().history, 2)
+        apply_step(context(), "short", Short.Params(), candidates, scores, HISTORY, 2)

@@ -1,13 +1,17 @@
 """The rerank stage: item groups from data, score gathering, chains and list lengths."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
 
 from recsys_cli.config.schema import GroupConfig, StepConfig, VariantConfig
+from recsys_cli.data.groups import group_mask
+from recsys_cli.data.side import ItemSide
 from recsys_cli.errors import UserError
-from recsys_cli.rerank.stage import RerankContext, apply_variant, gather_scores, group_mask
+from recsys_cli.rerank.stage import RerankContext, apply_variant, gather_scores
 from recsys_cli.rerank.steps.blend import BlendParams
 from recsys_cli.rerank.steps.mmr import MMRParams
 from recsys_cli.rerank.steps.provider_cap import ProviderCapParams
@@ -24,20 +28,13 @@ ITEMS = pl.DataFrame(
 )
 
 
+# 2 users: user 0 heard item a, user 1 item b.
+HISTORY = sp.csr_matrix(np.eye(2, len(POPULARITY)))
+
+
 def context(groups=None, items=ITEMS, popularity=POPULARITY) -> RerankContext:
-    n_items = len(popularity)
-    history = sp.csr_matrix(np.eye(2, n_items))
-    return RerankContext(
-        popularity=popularity,
-        n_train_users=20,
-        items=items,
-        item_ids=items["item"],
-        user_ids=pl.Series(["u0", "u1"]),
-        history=history,
-        fit=history,
-        seed=0,
-        groups=groups or {},
-    )
+    side = ItemSide(popularity, 20, items, items["item"])
+    return RerankContext.of(side, SimpleNamespace(groups=groups or {}, seed=0))
 
 
 @pytest.mark.parametrize(
@@ -56,13 +53,13 @@ def context(groups=None, items=ITEMS, popularity=POPULARITY) -> RerankContext:
     ],
 )
 def test_group_definitions(group, expected):
-    assert group_mask(context(), "g", group).tolist() == expected
+    assert group_mask(context().side, "g", group).tolist() == expected
 
 
 def test_group_from_file_and_missing_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "boosted.txt").write_text("c\n\nf\nzzz\n")
-    assert group_mask(context(), "b", GroupConfig(file="boosted.txt")).tolist() == [
+    assert group_mask(context().side, "b", GroupConfig(file="boosted.txt")).tolist() == [
         False,
         False,
         True,
@@ -71,16 +68,16 @@ def test_group_from_file_and_missing_file(tmp_path, monkeypatch):
         True,
     ]
     with pytest.raises(UserError) as caught:
-        group_mask(context(), "b", GroupConfig(file="nope.txt"))
+        group_mask(context().side, "b", GroupConfig(file="nope.txt"))
     assert str(caught.value) == "groups.b.file: nope.txt: no such file"
 
 
 def test_genre_strings_are_split_and_missing_columns_are_named():
     items = ITEMS.with_columns(pl.Series("genres", ["Jazz", "Rock|Jazz", "Pop", "", "Rock", None]))
-    genres = context(items=items).genres()
+    genres = context(items=items).side.genres()
     assert genres.sum(axis=1).tolist() == [1, 2, 1, 0, 1, 0]
     with pytest.raises(UserError, match="metric 'ild' needs the item column 'genres'"):
-        context(items=ITEMS.select("item")).genres("metric 'ild'")
+        context(items=ITEMS.select("item")).side.genres("metric 'ild'")
 
 
 def test_gather_scores_finds_each_item_in_its_own_row():
@@ -101,7 +98,7 @@ def test_later_steps_see_the_original_model_scores():
     by_popularity = VariantConfig(
         "pop", (StepConfig("blend", BlendParams(weights={"popularity": 1.0})),), length=4
     )
-    first, first_scores = apply_variant(ctx, by_popularity, candidates, scores, ctx.history)
+    first, first_scores = apply_variant(ctx, by_popularity, candidates, scores, HISTORY)
     assert first.tolist() == [[0, 3, 5, 2], [0, 3, 5, 2]]
     np.testing.assert_allclose(first_scores, [[4, 3, 1, 2], [2, 4, 6, 5]])
     chain = VariantConfig(
@@ -112,7 +109,7 @@ def test_later_steps_see_the_original_model_scores():
         ),
         length=3,
     )
-    items, item_scores = apply_variant(ctx, chain, candidates, scores, ctx.history)
+    items, item_scores = apply_variant(ctx, chain, candidates, scores, HISTORY)
     assert items.shape == (2, 3)
     assert items.tolist() == candidates[:, :3].tolist()
     np.testing.assert_allclose(item_scores, scores[:, :3])
@@ -125,7 +122,7 @@ def test_variant_lists_have_the_variant_length(length):
     scores = np.arange(6, 0, -1, dtype=np.float32)[None, :]
     variant = VariantConfig("cap", (StepConfig("provider_cap", ProviderCapParams(max_per=1)),))
     variant = VariantConfig(variant.name, variant.chain, length=length)
-    items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history)
+    items, _ = apply_variant(ctx, variant, candidates, scores, HISTORY)
     assert items.shape == (1, length)
     # one item per artist: b (Y), e (Z), a (X), then f (no artist: never capped)
     assert items[0].tolist() == [1, 4, 0, 5, -1, -1][:length]
@@ -148,6 +145,7 @@ def test_every_registered_reranker_runs_in_a_chain(step):
     """Contract: each step, alone and after another, returns distinct candidate items, -1 padded
     at the end, `length` wide."""
     ctx = context(groups={"tail": GroupConfig(popularity_below=0.5)})
+    ctx.similarity.fit(HISTORY)  # the fit stage's part (mmr reads the factors)
     rng = np.random.default_rng(0)
     candidates = np.stack([rng.permutation(6) for _ in range(2)]).astype(np.int32)
     candidates[1, 5] = -1
@@ -155,7 +153,7 @@ def test_every_registered_reranker_runs_in_a_chain(step):
     first = StepConfig("mmr", MMRParams(lambda_=0.5))
     for chain in ((step,), (first, step)):
         items, item_scores = apply_variant(
-            ctx, VariantConfig("v", chain, length=4), candidates, scores, ctx.history
+            ctx, VariantConfig("v", chain, length=4), candidates, scores, HISTORY
         )
         assert items.shape == (2, 4) and items.dtype == np.int32
         for row, cands, got in zip(items, candidates, item_scores, strict=True):
@@ -165,11 +163,15 @@ def test_every_registered_reranker_runs_in_a_chain(step):
             assert np.isfinite(got[: len(valid)]).all()
 
 
-def test_factor_embeddings_are_fitted_once():
+def test_factor_embeddings_are_fitted_once_by_the_fit_stage():
     ctx = context()
+    with pytest.raises(UserError, match='mmr: similarity = "factors" reads ALS item factors'):
+        ctx.embeddings("factors", "mmr")
+    ctx.similarity.fit(HISTORY)
     first = ctx.embeddings("factors", "mmr")
     assert first.shape == (6, 32)
-    assert ctx.embeddings("factors", "dpp") is first
+    assert ctx.similarity.fit(HISTORY).vectors("factors", "dpp") is first
+    assert ctx.for_recipe(SimpleNamespace(groups={})).embeddings("factors", "dpp") is first
 
 
 def test_for_recipe_recomputes_groups_and_keeps_data_caches():
@@ -180,12 +182,12 @@ def test_for_recipe_recomputes_groups_and_keeps_data_caches():
         return recipe_from_dict({**raw, "groups": {"g": {"popularity_below": q}}})
 
     ctx = context().for_recipe(recipe(0.5))
-    genres = ctx.genres()
-    assert ctx.group("g").sum() == 3
+    genres = ctx.side.genres()
+    assert ctx.groups.mask("g").sum() == 3
     wider = ctx.for_recipe(recipe(1.0))
-    assert wider.group("g").sum() == 5  # below the maximum: all but the most popular item
-    assert wider.genres() is genres
-    assert ctx.group("g").sum() == 3
+    assert wider.groups.mask("g").sum() == 5  # below the maximum: all but the most popular item
+    assert wider.side.genres() is genres
+    assert ctx.groups.mask("g").sum() == 3
 
 
 def test_artist_similarity_is_same_artist_one_hot_and_mmr_separates_artists():
@@ -201,7 +203,7 @@ def test_artist_similarity_is_same_artist_one_hot_and_mmr_separates_artists():
     scores = np.array([[1.0, 0.95, 0.9, 0.85, 0.5]], dtype=np.float32)
     step = StepConfig("mmr", MMRParams(lambda_=0.3, similarity="artist"))
     variant = VariantConfig("v", (step,), length=3)
-    items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history[[0]])
+    items, _ = apply_variant(ctx, variant, candidates, scores, HISTORY[[0]])
     assert items[0].tolist() == [1, 3, 0]
 
 
@@ -210,7 +212,7 @@ def test_discovery_membership_is_per_user_and_drives_the_quota():
 
     ctx = context()  # user 0 heard item a (artist X), user 1 heard item b (artist Y)
     candidates = np.array([[1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0]], dtype=np.int32)
-    mask = ctx.membership("discovery", candidates, ctx.history, "quota")
+    mask = ctx.groups.membership("discovery", candidates, HISTORY, "quota")
     assert mask.tolist() == [
         [True, True, True, True, False, False],  # Y, Y, Z, Z new; f has no artist; X heard
         [False, False, True, True, False, True],  # Y heard; Z, Z and X new
@@ -218,5 +220,5 @@ def test_discovery_membership_is_per_user_and_drives_the_quota():
     step = StepConfig("quota", QuotaParams(share=1.0))
     variant = VariantConfig("discover", (step,), length=3)
     scores = np.tile(np.linspace(1, 0.5, 6, dtype=np.float32), (2, 1))
-    items, _ = apply_variant(ctx, variant, candidates, scores, ctx.history)
+    items, _ = apply_variant(ctx, variant, candidates, scores, HISTORY)
     assert items.tolist() == [[1, 2, 3], [3, 4, 0]]
