@@ -147,13 +147,13 @@ def test_missing_source_without_download_names_the_commands(tmp_path):
         st.prepare(get_entry("lastfm-2k"), download=False)
 
 
-def test_unknown_and_unavailable_names():
+def test_unknown_and_unavailable_names(tmp_path):
     with pytest.raises(DataError, match="did you mean 'lastfm-360k'"):
         get_entry("lastfm-360")
     with pytest.raises(DataError, match="did you mean 'ml-1m'"):
         get_entry("ml1m")
     with pytest.raises(DataError, match="not available: access by request only"):
-        DatasetStore("unused").prepare(get_entry("spotify-mpd"))
+        DatasetStore(tmp_path / "unused").prepare(get_entry("spotify-mpd"))
 
 
 def test_import_archive_with_right_checksum_prepares_offline(serve_dataset, tmp_path):
