@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from rich.text import Text
 from recsys_cli.cli.app import Typer
 from recsys_cli.cli.common import console, err_console, user_errors
 from recsys_cli.cli.run import JsonOpt, ResultsOpt
+from recsys_cli.cli.runs_render import human_size, number, show_entry, utc_time
 from recsys_cli.errors import UserError
 
 app = Typer(
@@ -31,20 +31,6 @@ RunArg = Annotated[
     ),
 ]
 WhenHelp = "a date (2026-11-01, UTC) or an age (30d, 12h, 2w)"
-
-
-def _size(n: int) -> str:
-    from rich.filesize import decimal
-
-    return decimal(n)
-
-
-def _time(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M")
-
-
-def _number(value) -> str:
-    return "—" if value is None else f"{value:.4f}"
 
 
 def _headline(entry) -> str:
@@ -112,14 +98,14 @@ def list_runs(
         (
             [
                 Text(e.name),
-                Text(_time(e.created)),
+                Text(utc_time(e.created)),
                 Text(e.kind),
                 Text(e.status, style=_STATUS_STYLE.get(e.status, "red")),
                 Text(e.recipe),
                 Text(e.dataset),
                 Text(_rows(e.rows)),
                 Text(_headline(e)),
-                Text(_size(e.size)),
+                Text(human_size(e.size)),
             ],
             None,
         )
@@ -132,197 +118,6 @@ def list_runs(
     console.print(
         "rank runs show NAME | rank runs diff A B | rank report NAME", style="dim", highlight=False
     )
-
-
-def _lines(pairs: list[tuple[str, str]]) -> None:
-    for key, value in pairs:
-        console.print(Text.assemble((f"{key}: ", "bold"), value), highlight=False, soft_wrap=True)
-
-
-def _provenance(entry, manifest: dict) -> list[tuple[str, str]]:
-    data = manifest.get("dataset", {})
-    git = manifest.get("git") or {}
-    versions = manifest.get("versions", {})
-    pairs = [
-        ("path", str(entry.path)),
-        ("kind", f"{entry.kind}, {entry.status}"),
-        ("created", f"{_time(entry.created)} UTC"),
-        ("recipe", manifest.get("recipe", "")),
-    ]
-    if data:
-        synthetic = " (SYNTHETIC)" if data.get("synthetic") else ""
-        pairs.append(
-            (
-                "dataset",
-                f"{data.get('name')}{synthetic} {data.get('checksum')} from {data.get('source')}",
-            )
-        )
-    if "split" in manifest:
-        pairs.append(
-            ("split", f"{manifest['split'].get('kind')} {manifest['split']['fingerprint']}")
-        )
-    seeds = manifest.get("seeds")
-    pairs.append(("seed", f"{manifest.get('seed')}" + (f"; model seeds {seeds}" if seeds else "")))
-    if git:
-        pairs.append(("git", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"))
-    if versions:
-        pairs.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
-    return pairs
-
-
-def _timings(manifest: dict) -> Table | None:
-    timings = manifest.get("timings", {})
-    models = timings.get("models")
-    if not models:
-        return None
-    table = Table("model", "fit (s)", "recommend (s)", title="timings", title_justify="left")
-    for model, cell in models.items():
-        table.add_row(
-            Text(model), f"{cell.get('fit_s', 0):.2f}", f"{cell.get('recommend_s', 0):.2f}"
-        )
-    extra = [
-        f"{key.removesuffix('_s').replace('_', ' ')} {value:.2f} s"
-        for key, value in timings.items()
-        if key.endswith("_s")
-    ] + [f"peak memory {timings['peak_memory_mib']:.0f} MiB"] * ("peak_memory_mib" in timings)
-    table.caption = ", ".join(extra)
-    table.caption_justify = "left"
-    return table
-
-
-def _show_run(entry) -> None:
-    from recsys_cli.evaluation.run_comparison import EVALS_DIR
-    from recsys_cli.results.catalog import read_summary
-    from recsys_cli.results.report import counts_lines, summary_table
-    from recsys_cli.results.store import damaged_run_reported, open_run_dir, read_manifest
-
-    open_run_dir(entry.path)
-    manifest = read_manifest(entry.path)
-    _lines(_provenance(entry, manifest))
-    for line in counts_lines(manifest["counts"]):
-        console.print(line, style="dim", highlight=False, markup=False)
-    timings = _timings(manifest)
-    if timings is not None:
-        console.print(timings)
-    if entry.status != "complete":
-        console.print(f"not evaluated: rank eval {entry.path}", markup=False, highlight=False)
-        return
-    import polars as pl
-
-    with damaged_run_reported(entry.path):
-        per_user = pl.read_parquet(entry.path / "per_user.parquet")
-        table = summary_table(read_summary(entry.path), per_user, title="metrics")
-    console.print(table.to_rich(console.width))
-    evals = sorted(p.name for p in (entry.path / EVALS_DIR).glob("*") if p.is_dir())
-    if evals:
-        console.print(f"re-evaluations: {', '.join(evals)}", highlight=False, markup=False)
-
-
-def _show_sweep(entry) -> None:
-    from recsys_cli.results.store import read_json
-    from recsys_cli.results.sweep_plot import point_label, short_keys
-
-    sweep = read_json(entry.path / "sweep.json")
-    short = short_keys(sweep["grid"])
-    _lines(
-        [
-            ("path", str(entry.path)),
-            ("kind", f"sweep, {entry.status}"),
-            ("created", f"{_time(entry.created)} UTC"),
-            ("recipe", sweep.get("recipe", "")),
-            ("dataset", entry.dataset),
-            ("grid", "; ".join(f"{k} = {v}" for k, v in sweep["grid"].items())),
-            ("rows", ", ".join(sweep["rows"])),
-            (
-                "hypervolume",
-                f"{sweep['hypervolume']:.6g} in ({', '.join(sweep['pareto_metrics'])}), reference "
-                + ", ".join(f"{m}={v:.4f}" for m, v in sweep["reference"].items()),
-            ),
-        ]
-    )
-    metrics = list(sweep["entries"][0]["metrics"]) if sweep["entries"] else []
-    table = Table(
-        "#", "row", "grid", "front", *metrics, "run", title="points", title_justify="left"
-    )
-    table.columns[-1].overflow = "fold"
-    for e in sweep["entries"]:
-        table.add_row(
-            str(e["point"]),
-            Text(e["row"]),
-            Text(point_label(e, short)),
-            "*" if e["pareto"] else "",
-            *(_number(e["metrics"][m]) for m in metrics),
-            Text(e["run_dir"]),
-        )
-    console.print(table)
-    if sweep.get("best"):
-        best = sweep["best"]
-        console.print(
-            f"best: {best['row']} {point_label(best, short)} (run {best['run_dir']})",
-            highlight=False,
-            markup=False,
-        )
-
-
-def _show_study(entry) -> None:
-    from recsys_cli.results.store import read_json
-
-    if entry.status != "complete":
-        raise UserError(
-            f"{entry.path}: a study without tune.json (interrupted, or still running): "
-            f"run `rank tune` again to resume it"
-        )
-    result = read_json(entry.path / "tune.json")
-    metrics = result["metrics"]
-    goals = ", ".join(f"{o['direction']} {o['metric']}" for o in result["objectives"])
-    _lines(
-        [
-            ("path", str(entry.path)),
-            ("kind", f"study, {entry.status}"),
-            ("created", f"{_time(entry.created)} UTC"),
-            ("recipe", result.get("recipe", "")),
-            ("dataset", entry.dataset),
-            ("objectives", goals + "".join(f" subject to {c}" for c in result["constraints"])),
-            (
-                "trials",
-                "; ".join(
-                    f"{s['name']}: " + ", ".join(f"{n} {k.lower()}" for k, n in s["trials"].items())
-                    for s in result["studies"]
-                ),
-            ),
-        ]
-    )
-    table = Table("row", "trial", *(f"{m} {part}" for m in metrics for part in ("val", "test")))
-    for config in result["configurations"]:
-        for row in config["rows"]:
-            cells = []
-            for m in metrics:
-                cells += [_number(row["validation"][m]), _number(row["test"][m]["mean"])]
-            table.add_row(Text(row["row"]), str(row["trial"]), *cells)
-    console.print(table)
-
-
-def _show_ope(entry) -> None:
-    from recsys_cli.results.store import read_json
-
-    manifest = read_json(entry.path / "manifest.json")
-    logs = manifest.get("logs", {})
-    _lines(
-        _provenance(entry, manifest)
-        + [("logs", f"{logs.get('name')}: {logs.get('rounds', 0):,} rounds, {logs.get('source')}")]
-    )
-    rows = read_json(entry.path / "estimates.json")
-    table = Table("policy", "estimator", "estimate", "CI", "ess", title="estimates")
-    for row in rows:
-        low, high = row["ci"]
-        table.add_row(
-            Text(row["policy"]),
-            row["estimator"],
-            _number(row["estimate"]),
-            f"[{_number(low)}, {_number(high)}]",
-            "—" if row.get("ess") is None else f"{row['ess']:,.0f}",
-        )
-    console.print(table)
 
 
 # The files `show --json` prints, per kind.
@@ -345,13 +140,6 @@ def show(run: RunArg, results_dir: ResultsOpt = None, as_json: JsonOpt = False) 
 
     entry = find(results_root(results_dir), run)
     refuse_unfinished(entry)
-    show_kind = {
-        "run": _show_run,
-        "multi-seed": _show_run,
-        "sweep": _show_sweep,
-        "study": _show_study,
-        "ope": _show_ope,
-    }[entry.kind]
     if as_json:
         from recsys_cli.results.store import read_json
 
@@ -359,7 +147,7 @@ def show(run: RunArg, results_dir: ResultsOpt = None, as_json: JsonOpt = False) 
         payload = {name.removesuffix(".json"): read_json(entry.path / name) for name in files}
         print(json.dumps({"entry": entry.to_json(), **payload}, indent=2))
         return
-    show_kind(entry)
+    show_entry(entry)
 
 
 def _value(value) -> str:
@@ -461,8 +249,8 @@ def diff(
         table.add_row(
             Text(d["row"]),
             Text(d["metric"]),
-            _number(d["a"]),
-            _number(d["b"]),
+            number(d["a"]),
+            number(d["b"]),
             Text("—" if d["delta"] is None else f"{d['delta']:+.4f}", style="bold" if sig else ""),
             rel,
             "" if p is None else f"{p:.3g}{' *' if sig else ''}",
@@ -477,26 +265,6 @@ def diff(
         notes.append(f"* Holm-adjusted p < {alpha:g}")
     for note in notes:
         console.print(note, style="dim", highlight=False, markup=False)
-
-
-def _leftovers(root: Path, depth: int = 3) -> list[Path]:
-    """`.tmp-` folders at most `depth` levels under `root` whose writer is gone (the run
-    folders, sweep points, study trials and re-evaluations of killed processes)."""
-    from recsys_cli.results.store import TEMP_PREFIX, writer_gone
-
-    found, level = [], [root]
-    for _ in range(depth):
-        below = []
-        for folder in level:
-            for child in folder.iterdir() if folder.is_dir() else ():
-                if not child.is_dir() or child.is_symlink():
-                    continue
-                if child.name.startswith(TEMP_PREFIX):
-                    found += [child] if writer_gone(child) else []
-                else:
-                    below.append(child)
-        level = below
-    return found
 
 
 @app.command("gc")
@@ -519,7 +287,7 @@ def gc(
 
     from recsys_cli.errors import size_of
     from recsys_cli.results.catalog import parse_when, scan
-    from recsys_cli.results.store import results_root
+    from recsys_cli.results.store import leftovers, results_root
 
     root = results_root(results_dir)
     if not root.is_dir():
@@ -527,13 +295,13 @@ def gc(
     if recipe is not None and older_than is None:
         raise UserError("--recipe: only with --older-than (which entries to remove)")
     before = parse_when(older_than, "--older-than") if older_than else None
-    dead = _leftovers(root)
+    dead = leftovers(root)
     freed = sum(size_of(p) for p in dead)
     for folder in dead:
         shutil.rmtree(folder, ignore_errors=True)
         console.print(f"removed {folder} (killed run)", highlight=False, markup=False)
     console.print(
-        f"{len(dead)} leftover(s) of killed runs removed ({_size(freed)})",
+        f"{len(dead)} leftover(s) of killed runs removed ({human_size(freed)})",
         highlight=False,
         markup=False,
     )
@@ -548,15 +316,15 @@ def gc(
         and e.path.exists()
     ]
     if not old:
-        console.print(f"no entry created before {_time(before)} UTC", highlight=False)
+        console.print(f"no entry created before {utc_time(before)} UTC", highlight=False)
         return
     for e in old:
         console.print(
-            f"{_time(e.created)}  {e.kind:<10} {e.status:<9} {_size(e.size):>9}  {e.path}",
+            f"{utc_time(e.created)}  {e.kind:<10} {e.status:<9} {human_size(e.size):>9}  {e.path}",
             highlight=False,
             markup=False,
         )
-    total = _size(sum(e.size for e in old))
+    total = human_size(sum(e.size for e in old))
     question = f"remove these {len(old)} entries ({total})?"
     if not yes:
         if not sys.stdin.isatty():

@@ -104,6 +104,24 @@ def remove_dead_runs(root: Path) -> list[Path]:
     return removed
 
 
+def leftovers(root: Path, depth: int = 3) -> list[Path]:
+    """`.tmp-` folders at most `depth` levels under `root` whose writer is gone (the run
+    folders, sweep points, study trials and re-evaluations of killed processes)."""
+    found, level = [], [root]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            for child in folder.iterdir() if folder.is_dir() else ():
+                if not child.is_dir() or child.is_symlink():
+                    continue
+                if child.name.startswith(TEMP_PREFIX):
+                    found += [child] if writer_gone(child) else []
+                else:
+                    below.append(child)
+        level = below
+    return found
+
+
 class PendingRun:
     """Context manager for a new run: work in `.path`; on success it becomes `.final`.
 
