@@ -62,6 +62,10 @@ class RerankContext:
     def items(self) -> pl.DataFrame:
         return self.side.items
 
+    @property
+    def n_items(self) -> int:
+        return self.side.n_items
+
     def embeddings(self, similarity: str, needed_by: str) -> np.ndarray:
         """Item vectors whose cosine is `similarity` (see `data.similarity`)."""
         return self.similarity.vectors(similarity, needed_by)
