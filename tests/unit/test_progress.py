@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from recsys_cli.evaluation import comparison
 from recsys_cli.evaluation.evaluate import user_blocks
 from recsys_cli.models.baselines import Popularity
-from recsys_cli.models.factor import ALSParams, BPRParams, ImplicitALS, ImplicitBPR
 from recsys_cli.models.ease import EASE
+from recsys_cli.models.factor import ALSParams, BPRParams, ImplicitALS, ImplicitBPR
 from recsys_cli.progress import NO_PROGRESS, silent_step
 
 
