@@ -169,10 +169,7 @@ def test_tiny_sasrec_beats_popularity(ml100k, popularity, tmp_path, monkeypatch)
     )
     model = fit_in_time_order(adapter.SASRec(params, seed=0), train, parts)
     ours = accuracy_at_10(model, train, truth, users)
-    print(
-        f"SASRec ours {ours}, popularity {popularity}, "
-        f"epoch s {epoch_seconds(model)}"
-    )
+    print(f"SASRec ours {ours}, popularity {popularity}, epoch s {epoch_seconds(model)}")
     assert list(Path(tmp_path).iterdir()) == []
     assert ours["ndcg"] > popularity["ndcg"] + 0.005
     # The input is the user's history in time order: reversing it must change the lists.
