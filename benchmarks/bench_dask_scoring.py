@@ -32,7 +32,8 @@ def main() -> None:
     from recsys_cli import experiment
     from recsys_cli.config.loader import recipe_from_dict
     from recsys_cli.data import synthetic
-    from recsys_cli.distributed import DaskExecutor, connect
+    from recsys_cli.distributed.cluster import connect
+    from recsys_cli.distributed.executor import DaskExecutor
     from recsys_cli.evaluation.evaluator import EvalUsers, evaluate
     from recsys_cli.evaluation.side_data import ItemSideData
     from recsys_cli.models.registry import create_model

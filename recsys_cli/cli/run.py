@@ -173,7 +173,8 @@ def run(
     output = _display(output, as_json, rows, baseline, names)
     step = progress_step(quiet, verbose)
     if workers or scheduler:
-        from recsys_cli.distributed import connect, run_recipe_distributed
+        from recsys_cli.distributed.cluster import connect
+        from recsys_cli.distributed.executor import run_recipe_distributed
 
         with connect(workers, scheduler) as client, pending:
             manifest, evaluation = run_recipe_distributed(
@@ -285,7 +286,8 @@ def evaluate(
     # The run's log gets the evaluation too (a re-evaluation's folder logs only its saving).
     with damaged_run_reported(run_dir), writing_into(run_dir), run_log(run_dir / RUN_LOG):
         if (workers or scheduler) and not manifest.get("seeds"):
-            from recsys_cli.distributed import connect, evaluate_run_sharded
+            from recsys_cli.distributed.cluster import connect
+            from recsys_cli.distributed.executor import evaluate_run_sharded
 
             with connect(workers, scheduler) as client, step("evaluate on workers") as progress:
                 evaluation = evaluate_run_sharded(

@@ -184,7 +184,8 @@ def sweep(
 
             points = sweep_stored(stored, raw, axes, pending.path, step)
         elif workers or scheduler:
-            from recsys_cli.distributed import connect, run_sweep_distributed
+            from recsys_cli.distributed.cluster import connect
+            from recsys_cli.distributed.sweep import run_sweep_distributed
 
             with connect(workers, scheduler) as client:
                 points = run_sweep_distributed(client, raw, axes, pending.path, data_dir, step)
@@ -247,7 +248,8 @@ def _render(analysis: dict) -> None:
     from rich.text import Text
 
     from recsys_cli.results.report import fit_tables
-    from recsys_cli.results.sweep_plot import number, point_label, short_keys, terminal_plot
+    from recsys_cli.results.sweep_labels import number, point_label, short_keys
+    from recsys_cli.results.sweep_text import terminal_plot
 
     metrics = list(
         dict.fromkeys(analysis["pareto_metrics"] + list(analysis["entries"][0]["metrics"]))

@@ -71,7 +71,7 @@ def tune(
     study_dir = study or default_study_dir(results_root(results_dir), recipe)
     step = progress_step(quiet or as_json, verbose)
     if workers or scheduler:
-        from recsys_cli.distributed import connect
+        from recsys_cli.distributed.cluster import connect
 
         with connect(workers, scheduler) as client:
             result = run_tune(raw, recipe, spec, study_dir, data_dir, step, client)
@@ -130,7 +130,7 @@ def _render(result: dict) -> None:
         ran = result["ran"].get(study["name"], 0)
         console.print(f"{study['name']}: {states} ({ran} run now)", highlight=False, markup=False)
     if result.get("front"):
-        from recsys_cli.results.sweep_plot import terminal_plot
+        from recsys_cli.results.sweep_text import terminal_plot
 
         console.print("validation values of every complete trial:", highlight=False)
         for line in terminal_plot(result["front"]):

@@ -57,7 +57,7 @@ class DaskTrials:
     """The study's Executor on a Dask client: one trial in flight per connected worker."""
 
     def __init__(self, client, runner: TrialRunner, make_recipe: Callable[[dict], Recipe], row):
-        from recsys_cli.distributed import worker_count
+        from recsys_cli.distributed.cluster import worker_count
 
         self.client = client
         self.slots = max(1, worker_count(client))
@@ -67,7 +67,7 @@ class DaskTrials:
 
     def start(self, values: dict, trial):
         """(No pruning on workers: they do not write to the study.)"""
-        from recsys_cli.distributed import RETRIES
+        from recsys_cli.distributed.cluster import RETRIES
 
         try:
             recipe = self.make_recipe(values)

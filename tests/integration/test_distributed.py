@@ -24,7 +24,12 @@ from recsys_cli.evaluation.stored import evaluate_run, save_evaluation
 
 pytest.importorskip("distributed")
 
-from recsys_cli import distributed as rdist  # noqa: E402
+from recsys_cli.distributed.cluster import connect  # noqa: E402
+from recsys_cli.distributed.executor import (  # noqa: E402
+    evaluate_run_sharded,
+    run_recipe_distributed,
+)
+from recsys_cli.distributed.sweep import run_sweep_distributed  # noqa: E402
 
 RECIPE = """
 name = "dist-local"
@@ -68,7 +73,7 @@ CLOCK_KEYS = ("created", "timings")
 
 @pytest.fixture(scope="module")
 def client():
-    with rdist.connect(workers=2) as client:
+    with connect(workers=2) as client:
         yield client
 
 
@@ -102,7 +107,7 @@ def assert_same_run(got: Path, expected: Path) -> None:
 @pytest.mark.slow
 def test_sweep_on_workers_equals_the_single_process_sweep(tmp_path, raw, client):
     expected = experiment.run_sweep(raw, GRID, tmp_path / "one")
-    got = rdist.run_sweep_distributed(client, raw, GRID, tmp_path / "two")
+    got = run_sweep_distributed(client, raw, GRID, tmp_path / "two")
     assert [(p.index, p.values, p.metrics) for p in got] == [
         (p.index, p.values, p.metrics) for p in expected
     ]
@@ -123,13 +128,13 @@ def test_sharded_evaluation_equals_evaluate_run(tmp_path, raw, client):
     run_dir.mkdir()
     reference_run.mkdir()
     # rank run --workers: train here, evaluate in shards (with the training's context)
-    rdist.run_recipe_distributed(client, recipe, run_dir, shards=2)
+    run_recipe_distributed(client, recipe, run_dir, shards=2)
     experiment.run_recipe(recipe, reference_run)
     assert_same_run(run_dir, reference_run)
     cutoffs, metrics = recipe.eval.cutoffs, recipe.eval.metrics
     single = evaluate_run(run_dir, cutoffs, metrics)
     # 3 shards over 2 workers: uneven blocks, one worker evaluates two of them
-    sharded = rdist.evaluate_run_sharded(client, run_dir, cutoffs, metrics, shards=3)
+    sharded = evaluate_run_sharded(client, run_dir, cutoffs, metrics, shards=3)
     assert_frame_equal(sharded.per_user, single.per_user, check_exact=True)
     assert_frame_equal(sharded.summary, single.summary, check_exact=True)
     for name, evaluation in (("single", single), ("sharded", sharded)):
@@ -139,7 +144,7 @@ def test_sharded_evaluation_equals_evaluate_run(tmp_path, raw, client):
     assert metrics_json == (tmp_path / "single" / "metrics.json").read_bytes()
     assert json.loads(metrics_json)["models"]["ease+mmr"]["coverage@10"]["stderr"] is None
     # accuracy only, default shard count (one per worker)
-    accuracy = rdist.evaluate_run_sharded(client, run_dir, (1, 10), ("ndcg", "mrr"))
+    accuracy = evaluate_run_sharded(client, run_dir, (1, 10), ("ndcg", "mrr"))
     reference = evaluate_run(run_dir, (1, 10), ("ndcg", "mrr"))
     assert_frame_equal(accuracy.per_user, reference.per_user, check_exact=True)
     assert_frame_equal(accuracy.summary, reference.summary, check_exact=True)
@@ -176,7 +181,7 @@ def test_a_worker_killed_mid_sweep_still_gives_every_point_once(tmp_path, raw, c
 
     def sweep():
         try:
-            outcome["points"] = rdist.run_sweep_distributed(client, raw, GRID, tmp_path / "s")
+            outcome["points"] = run_sweep_distributed(client, raw, GRID, tmp_path / "s")
         except BaseException as error:  # re-raised in the test thread below
             outcome["error"] = error
 
@@ -213,22 +218,22 @@ def test_a_worker_killed_mid_sweep_still_gives_every_point_once(tmp_path, raw, c
 
 def test_unreachable_scheduler_and_missing_dask_are_one_line_errors(monkeypatch, raw, tmp_path):
     with pytest.raises(UserError, match="seeds"):  # refused before any work, as run_sweep does
-        rdist.run_sweep_distributed(None, {**raw, "seeds": [1, 2]}, GRID, tmp_path)
+        run_sweep_distributed(None, {**raw, "seeds": [1, 2]}, GRID, tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
     address = f"tcp://127.0.0.1:{port}"
-    with pytest.raises(UserError, match=address), rdist.connect(scheduler=address, timeout=1):
+    with pytest.raises(UserError, match=address), connect(scheduler=address, timeout=1):
         pass
-    with pytest.raises(UserError, match="either --workers"), rdist.connect(2, address):
+    with pytest.raises(UserError, match="either --workers"), connect(2, address):
         pass
     # without dask the package still imports; only connecting says what to install
     blocked = "import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
-    imports = "import recsys_cli.distributed, recsys_cli.experiment, recsys_cli.cli.main"
+    imports = "import recsys_cli.distributed.sweep, recsys_cli.experiment, recsys_cli.cli.main"
     subprocess.run([sys.executable, "-c", blocked + imports], check=True)
     monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
     hint = r"pip install 'recsys-cli\[distributed\]'"
-    with pytest.raises(UserError, match=hint), rdist.connect(workers=2):
+    with pytest.raises(UserError, match=hint), connect(workers=2):
         pass
 
 

@@ -13,12 +13,13 @@ pytest.importorskip("distributed")
 
 from test_distributed import assert_same_run  # noqa: E402
 
-from recsys_cli import distributed as rdist  # noqa: E402
+from recsys_cli.distributed.cluster import connect  # noqa: E402
+from recsys_cli.distributed.executor import run_recipe_distributed  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
-    with rdist.connect(workers=2) as client:
+    with connect(workers=2) as client:
         yield client
 
 
@@ -75,7 +76,7 @@ def test_sharded_scoring_reranking_and_evaluation_equal_one_process(tmp_path, da
     spread.mkdir()
     experiment.run_recipe(recipe, one, data_dir)
     with get_task_stream(client) as stream:
-        rdist.run_recipe_distributed(client, recipe, spread, data_dir)
+        run_recipe_distributed(client, recipe, spread, data_dir)
     assert_same_run(spread, one)
     ran = [task["key"] for task in stream.data]
     assert sum("_one_thread" in str(key) for key in ran) >= 4 * 8  # every model but random
