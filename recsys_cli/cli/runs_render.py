@@ -111,7 +111,7 @@ def _show_run(entry) -> None:
 
 def _show_sweep(entry) -> None:
     from recsys_cli.results.store import read_json
-    from recsys_cli.results.sweep_plot import point_label, short_keys
+    from recsys_cli.results.sweep_labels import point_label, short_keys
 
     sweep = read_json(entry.path / "sweep.json")
     short = short_keys(sweep["grid"])

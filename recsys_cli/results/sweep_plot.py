@@ -1,4 +1,4 @@
-"""Figures of a `rank sweep` (the sweep.json payload): a review figure and a text plot.
+"""The review figure of a `rank sweep` (the sweep.json payload): PNG, SVG and PDF.
 
 The review figure shows every entry with ±1 standard error bars (per-user standard errors from
 metrics.json; none for catalogue metrics), its parameter values as label, filled markers for the
@@ -17,40 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from recsys_cli.evaluation.pareto import Constraint, parse_constraint, staircase
+from recsys_cli.results.sweep_labels import direction, number, point_label, short_keys
 
 FIGURES = ("sweep.png", "sweep.svg", "sweep.pdf")
 DPI = 300  # print resolution of the PNG
 MARKERS = "osD^vP*h"
 # A constraint line further than this share of the data span outside it would squash the points.
 CONSTRAINT_REACH = 0.25
-
-
-def short_keys(keys) -> dict[str, str]:
-    """Grid key -> its shortest dotted suffix unique among `keys`
-    ('variants[0].chain[0].lambda' -> 'lambda', unless another key also ends in 'lambda')."""
-    parts = {key: key.split(".") for key in keys}
-    short = {}
-    for key, path in parts.items():
-        for n in range(1, len(path) + 1):
-            suffix = ".".join(path[-n:])
-            if sum(".".join(p[-n:]) == suffix for p in parts.values()) == 1:
-                break
-        short[key] = suffix
-    return short
-
-
-def point_label(entry: dict, short: dict[str, str]) -> str:
-    """'lambda=0.3, theta=0.7': the values of the grid keys that change the entry's row."""
-    return ", ".join(f"{short[key]}={_value(value)}" for key, value in entry["grid"].items())
-
-
-def _value(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def direction(analysis: dict, metric: str) -> str:
-    better = analysis["higher_is_better"].get(metric, True)
-    return "higher is better" if better else "lower is better"
 
 
 def save_figures(analysis: dict, directory: Path) -> list[str]:
@@ -156,11 +129,6 @@ def _footer(analysis: dict) -> str:
 
 def _xy(entries: list[dict], metric: str, key: str) -> np.ndarray:
     return np.array([number(e[key][metric]) for e in entries], dtype=np.float64)
-
-
-def number(value) -> float:
-    """A metric value of sweep.json (null for undefined) as a float (NaN)."""
-    return float("nan") if value is None else float(value)
 
 
 def _panel(axes, analysis, x_metric, y_metric, short, constraints: list[Constraint]) -> list:
@@ -387,86 +355,3 @@ def _legend(analysis: dict, front: bool) -> list:
         reference = reference.replace(", ", "\n")
     handles.append(mark(f"reference point ({reference})", marker="X", color="black"))
     return handles
-
-
-def terminal_plot(analysis: dict, width: int = 56, height: int = 14) -> list[str]:
-    """A character plot of the first two front metrics with tick values, axis titles, the
-    constraint lines inside the range and a legend. One row: * Pareto-optimal, o dominated;
-    several: a letter per row, upper case on the front. @ marks the chosen entry."""
-    x_metric, y_metric = analysis["pareto_metrics"][:2]
-    rows = analysis["rows"]
-    pts = [
-        (number(e["metrics"][x_metric]), number(e["metrics"][y_metric]), e)
-        for e in analysis["entries"]
-    ]
-    pts = [p for p in pts if not (math.isnan(p[0]) or math.isnan(p[1]))]
-    if not pts:
-        return []
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-
-    def column(x):
-        return 0 if x1 == x0 else round((x - x0) / (x1 - x0) * (width - 1))
-
-    def line(y):
-        return height - 1 - (0 if y1 == y0 else round((y - y0) / (y1 - y0) * (height - 1)))
-
-    def symbol(entry):
-        if len(rows) == 1:
-            return "*" if entry["pareto"] else "o"
-        letter = chr(ord("a") + rows.index(entry["row"]) % 26)
-        return letter.upper() if entry["pareto"] else letter
-
-    canvas = [[" "] * width for _ in range(height)]
-    drawn = []
-    for constraint in (parse_constraint(c) for c in analysis["constraints"]):
-        if constraint.metric == x_metric and x0 <= constraint.value <= x1:
-            for r in range(height):
-                canvas[r][column(constraint.value)] = ":"
-            drawn.append(f": {constraint}")
-        elif constraint.metric == y_metric and y0 <= constraint.value <= y1:
-            canvas[line(constraint.value)] = ["."] * width
-            drawn.append(f". {constraint}")
-        elif constraint.metric in (x_metric, y_metric):
-            drawn.append(f"{constraint} lies outside the plotted range")
-    # Front entries last, so that they stay visible where two entries share a character cell.
-    for x, y, entry in sorted(pts, key=lambda p: p[2]["pareto"]):
-        canvas[line(y)][column(x)] = symbol(entry)
-    best = analysis["best"]
-    if best is not None and best in [p[2] for p in pts]:
-        canvas[line(number(best["metrics"][y_metric]))][
-            column(number(best["metrics"][x_metric]))
-        ] = "@"
-    # Ticks at both ends and the middle cell of each axis, labelled with that cell's value.
-    y_ticks = {r: y1 - r / (height - 1) * (y1 - y0) for r in (0, (height - 1) // 2, height - 1)}
-    x_ticks = {c: x0 + c / (width - 1) * (x1 - x0) for c in (0, (width - 1) // 2, width - 1)}
-    margin = max(len(f"{v:.4f}") for v in y_ticks.values())
-    lines = [f"{y_metric} ({direction(analysis, y_metric)})"]
-    for r, cells in enumerate(canvas):
-        tick = f"{y_ticks[r]:.4f}" if r in y_ticks else ""
-        lines.append(f"{tick:>{margin}} {'+' if r in y_ticks else '|'}{''.join(cells)}")
-    axis = ["-"] * width
-    scale: list[str] = []
-    for c in sorted(x_ticks, key=lambda c: c in (0, width - 1), reverse=True):  # ends first
-        text = f"{x_ticks[c]:.4f}"
-        at = 0 if c == 0 else c - len(text) + 1 if c == width - 1 else c - len(text) // 2
-        at = max(at, 0)
-        scale += [" "] * max(0, at + len(text) - len(scale))
-        if all(ch == " " for ch in scale[max(0, at - 1) : at + len(text) + 1]):
-            scale[at : at + len(text)] = text
-            axis[c] = "+" if c else "-"  # the corner marks the first tick
-    lines.append(" " * margin + " +" + "".join(axis))
-    lines.append(" " * (margin + 2) + "".join(scale).rstrip())
-    title = f"{x_metric} ({direction(analysis, x_metric)})"
-    lines.append(" " * (margin + 2 + max(0, (width - len(title)) // 2)) + title)
-    if len(rows) == 1:
-        lines.append(f"legend: * Pareto-optimal, o dominated ({rows[0]})")
-    else:
-        letters = [
-            f"{chr(ord('A') + n % 26)}/{chr(ord('a') + n % 26)} {r}" for n, r in enumerate(rows)
-        ]
-        lines.append(f"legend: {'; '.join(letters)} (upper case: Pareto-optimal)")
-    marks = ["@ chosen (best feasible)"] * (best is not None) + drawn
-    if marks:
-        lines.append(f"        {'; '.join(marks)}")
-    return lines

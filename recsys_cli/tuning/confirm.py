@@ -79,7 +79,7 @@ def front_hypervolume(study, spec: TuneSpec) -> dict | None:
 
 def front_plot_data(study, spec: TuneSpec, row: str) -> dict | None:
     """Every complete trial's validation values with its front and feasibility marks, in the
-    form `results.sweep_plot.terminal_plot` draws; None with one objective."""
+    form `results.sweep_text.terminal_plot` draws; None with one objective."""
     if len(spec.objectives) < 2:
         return None
     trials = _complete(study)

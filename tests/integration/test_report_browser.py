@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from stored_runs import rank
 
-from recsys_cli.results.html_report import Z95
+from recsys_cli.results.html_report.charts import Z95
 
 CHROMIUM = next(
     (shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from recsys_cli.evaluation.pareto import hypervolume
-from recsys_cli.results.sweep_plot import point_label, short_keys, sweep_figure, terminal_plot
+from recsys_cli.results.sweep_labels import point_label, short_keys
+from recsys_cli.results.sweep_plot import sweep_figure
+from recsys_cli.results.sweep_text import terminal_plot
 
 LAMBDA = "variants[0].chain[0].lambda"
 
