@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,18 +148,22 @@ def _sweep(path: Path) -> Entry:
 
 
 def _study(path: Path) -> Entry:
+    """A `rank tune` study: study.json holds the recipe table and [tune] it searches (as
+    written), tune.json the result once the test runs are done."""
     study = read_json(path / STUDY_FILE)
-    recipe = tomllib.loads(study.get("recipe", ""))
+    recipe, tune = study.get("recipe", {}), study.get("tune", {})
+    result = read_json(path / STUDY_RESULT) if (path / STUDY_RESULT).is_file() else {}
+    models = tune.get("model", ())
     common = dict(
         path=path,
         kind="study",
-        recipe=recipe.get("name", ""),
+        recipe=result.get("recipe", path.name),
         dataset=recipe.get("dataset", {}).get("name", ""),
-        rows=tuple(s.get("name", "") for s in study.get("tune", {}).get("studies", ())),
+        rows=tuple(s["name"] for s in result.get("studies", ()))
+        or ((models,) if isinstance(models, str) else tuple(models)),
     )
     if not (path / STUDY_RESULT).is_file():
         return Entry(status="unfinished", created=_created(path / STUDY_FILE), **common)
-    result = read_json(path / STUDY_RESULT)
     objective = result["objectives"][0]["metric"]
     tested = {
         row["row"]: {objective: row["test"][objective]}

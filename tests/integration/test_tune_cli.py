@@ -386,3 +386,18 @@ def test_ease_trials_sharing_one_spectrum_score_as_direct_fits_on_ml100k(tmp_pat
     spectral = shared.evaluate(recipe, tmp_path).to_json()["models"]["EASE"]
     for metric, value in direct.items():
         assert spectral[metric]["mean"] == pytest.approx(value["mean"], abs=2e-4), metric
+
+
+def test_a_study_is_listed_shown_and_reported_by_the_run_commands(tmp_path, recipe):
+    study = tmp_path / "results" / "tune-tune-local"
+    tune(recipe, study)
+    listed = invoke("runs", "list", "--results-dir", tmp_path / "results", "--json")
+    assert listed.exit_code == 0, listed.output
+    [entry] = [e for e in json.loads(listed.stdout) if e["kind"] == "study"]
+    assert entry["status"] == "complete"
+    assert entry["recipe"] == "tune-local"
+    assert entry["rows"] == ["ease"]
+    assert entry["headline"]["part"] == "test"
+    report = invoke("report", study, "--output", tmp_path / "study.html")
+    assert report.exit_code == 0, report.output
+    assert "ease" in (tmp_path / "study.html").read_text(encoding="utf-8")
