@@ -34,7 +34,7 @@ from recsys_cli.pipeline.sweep import (
     row_dependencies,
     run_sweep,
 )
-from recsys_cli.results.store import read_manifest
+from recsys_cli.results.readback import read_manifest
 
 __all__ = [
     "IN_PROCESS",
@@ -61,5 +61,5 @@ __all__ = [
 
 
 def load_manifest(run_dir: Path) -> dict:
-    """manifest.json of a run, checked (`results.store.read_manifest`)."""
+    """manifest.json of a run, checked (`results.readback.read_manifest`)."""
     return read_manifest(run_dir)

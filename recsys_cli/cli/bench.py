@@ -50,7 +50,7 @@ def bench(
         means,
         save_baseline,
     )
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
 
     recipes = sorted(recipes_dir.glob("*.toml"))
     if not recipes:

@@ -63,7 +63,7 @@ def compare(
     from recsys_cli.evaluation.comparison import compare as paired_compare
     from recsys_cli.evaluation.run_comparison import load_paired, metric_labels, resolve_baseline
     from recsys_cli.results import significance
-    from recsys_cli.results.store import damaged_run_reported
+    from recsys_cli.results.readback import damaged_run_reported
 
     if correction not in ("holm", "bh", "none"):
         raise UserError(f"--correction: {correction!r} is not one of holm, bh, none")

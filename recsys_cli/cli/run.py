@@ -249,16 +249,14 @@ def evaluate(
     Metrics beyond accuracy read the item side data the run stored (the data are not read)."""
     from recsys_cli.evaluation.stored import evaluate_run, evaluate_seeds, save_evaluation
     from recsys_cli.metrics import metric_problem
-    from recsys_cli.results.store import (
-        RUN_LOG,
-        ExistingFile,
-        PendingRun,
+    from recsys_cli.results.atomic import ExistingFile
+    from recsys_cli.results.readback import (
         damaged_run_reported,
         open_run_dir,
         read_manifest,
         read_run_recipe,
-        run_log,
     )
+    from recsys_cli.results.store import RUN_LOG, PendingRun, run_log
 
     run_dir = open_run_dir(run_dir)
     recipe = read_run_recipe(run_dir)
@@ -318,8 +316,8 @@ def _show_slices(run_dir, kind, cutoffs, metrics, output, rows, step) -> None:
 
     from recsys_cli.evaluation.slices import sliced_summaries
     from recsys_cli.evaluation.stored import evaluate_run
+    from recsys_cli.results.readback import read_manifest
     from recsys_cli.results.report import summary_table
-    from recsys_cli.results.store import read_manifest
 
     def evaluate(truth_items):
         with step(f"evaluate a {kind} slice") as progress:

@@ -141,7 +141,7 @@ def show(run: RunArg, results_dir: ResultsOpt = None, as_json: JsonOpt = False) 
     entry = find(results_root(results_dir), run)
     refuse_unfinished(entry)
     if as_json:
-        from recsys_cli.results.store import read_json
+        from recsys_cli.results.readback import read_json
 
         files = [name for name in _JSON_FILES[entry.kind] if (entry.path / name).is_file()]
         payload = {name.removesuffix(".json"): read_json(entry.path / name) for name in files}
@@ -173,7 +173,8 @@ def diff(
     (Holm-corrected over the diff's tests)."""
     from recsys_cli.results.catalog import find, refuse_unfinished
     from recsys_cli.results.diff import diff_runs
-    from recsys_cli.results.store import open_run_dir, results_root
+    from recsys_cli.results.readback import open_run_dir
+    from recsys_cli.results.store import results_root
 
     if not 0.0 < alpha < 1.0:
         raise UserError(f"--alpha: a significance level is between 0 and 1, got {alpha}")
@@ -287,7 +288,8 @@ def gc(
 
     from recsys_cli.errors import size_of
     from recsys_cli.results.catalog import parse_when, scan
-    from recsys_cli.results.store import leftovers, results_root
+    from recsys_cli.results.owners import leftovers
+    from recsys_cli.results.store import results_root
 
     root = results_root(results_dir)
     if not root.is_dir():

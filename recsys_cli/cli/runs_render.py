@@ -84,8 +84,8 @@ def _timings(manifest: dict) -> Table | None:
 def _show_run(entry) -> None:
     from recsys_cli.evaluation.run_comparison import EVALS_DIR
     from recsys_cli.results.catalog import read_summary
+    from recsys_cli.results.readback import damaged_run_reported, open_run_dir, read_manifest
     from recsys_cli.results.report import counts_lines, summary_table
-    from recsys_cli.results.store import damaged_run_reported, open_run_dir, read_manifest
 
     open_run_dir(entry.path)
     manifest = read_manifest(entry.path)
@@ -110,7 +110,7 @@ def _show_run(entry) -> None:
 
 
 def _show_sweep(entry) -> None:
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
     from recsys_cli.results.sweep_labels import point_label, short_keys
 
     sweep = read_json(entry.path / "sweep.json")
@@ -156,7 +156,7 @@ def _show_sweep(entry) -> None:
 
 
 def _show_study(entry) -> None:
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
 
     if entry.status != "complete":
         raise UserError(
@@ -194,7 +194,7 @@ def _show_study(entry) -> None:
 
 
 def _show_ope(entry) -> None:
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
 
     manifest = read_json(entry.path / "manifest.json")
     logs = manifest.get("logs", {})

@@ -156,7 +156,8 @@ def sweep(
     --from-run the points rerank a stored run's candidates instead of fitting the models."""
     from recsys_cli.config.loader import load_raw
     from recsys_cli.experiment import run_sweep
-    from recsys_cli.results.store import PendingRun, results_root, write_json
+    from recsys_cli.results.atomic import write_json
+    from recsys_cli.results.store import PendingRun, results_root
     from recsys_cli.results.sweep_plot import save_figures
 
     stored = None

@@ -37,7 +37,7 @@ def evaluate_run_sharded(
     shards of the users on the workers (`DaskExecutor.evaluate_row`); per-user table and
     summary are identical to it."""
     from recsys_cli.evaluation.stored import evaluate_run
-    from recsys_cli.results.store import read_manifest
+    from recsys_cli.results.readback import read_manifest
 
     run_dir = Path(run_dir)
     if read_manifest(run_dir).get("seeds"):

@@ -130,7 +130,7 @@ def _run_points(client, points, finals, payload, files, step) -> dict[int, dict]
     final name (once per point); returns point index -> metrics.json."""
     from distributed import as_completed
 
-    from recsys_cli.results.store import TEMP_PREFIX
+    from recsys_cli.results.atomic import TEMP_PREFIX
 
     sweep_dir = finals[0].parent
     with step(f"ship fitted models and data to {worker_count(client)} workers"):

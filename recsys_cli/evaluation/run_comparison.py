@@ -50,7 +50,7 @@ class PairedRuns:
 
 
 def _source(path: Path) -> Source:
-    from recsys_cli.results.store import RUN_TABLES, check_parquet, open_run_dir
+    from recsys_cli.results.readback import RUN_TABLES, check_parquet, open_run_dir
 
     if path.parent.name == EVALS_DIR and (path / "metrics.json").is_file():
         per_user = path / "per_user.parquet"

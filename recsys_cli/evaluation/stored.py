@@ -21,13 +21,8 @@ from recsys_cli.evaluation.evaluator import (
     needs_side_data,
 )
 from recsys_cli.progress import NO_PROGRESS, Progress, Step, silent_step
-from recsys_cli.results.store import (
-    DAMAGED,
-    read_manifest,
-    read_run_recipe,
-    write_json,
-    write_parquet,
-)
+from recsys_cli.results.atomic import write_json, write_parquet
+from recsys_cli.results.readback import DAMAGED, read_manifest, read_run_recipe
 
 SEEDS_DIR = "seeds"
 

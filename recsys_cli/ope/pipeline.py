@@ -150,8 +150,8 @@ def run_ope(recipe: OpeRecipe, run_dir: Path, step: Callable = no_step) -> dict:
     """Evaluate the recipe's policies and write the run directory: recipe.toml (resolved),
     manifest.json (seed, logs with checksum and source, counts, provenance, timings) and
     estimates.json / estimates.parquet (one row per policy and estimator)."""
+    from recsys_cli.results.atomic import write_json, write_parquet
     from recsys_cli.results.manifest import provenance
-    from recsys_cli.results.store import write_json, write_parquet
 
     started = time.perf_counter()
     (run_dir / "recipe.toml").write_text(ope_recipe_to_toml(recipe), encoding="utf-8")

@@ -52,14 +52,14 @@ def open_stored(path: Path) -> StoredRun:
     """Load a complete single-seed run that stored its candidates; one line otherwise."""
     from recsys_cli.config.loader import read_toml
     from recsys_cli.evaluation.stored import _stored_truth
-    from recsys_cli.results.side_data import read_side_data
-    from recsys_cli.results.store import (
+    from recsys_cli.results.readback import (
         check_parquet,
         damaged_run_reported,
         open_run_dir,
         read_manifest,
         read_run_recipe,
     )
+    from recsys_cli.results.side_data import read_side_data
 
     open_run_dir(path)
     manifest = read_manifest(path)
@@ -192,8 +192,8 @@ def rerank_run(
     from recsys_cli.config.loader import recipe_to_toml
     from recsys_cli.evaluation.side_data import ItemSideData
     from recsys_cli.evaluation.stored import save_evaluation
+    from recsys_cli.results.atomic import write_frames, write_json
     from recsys_cli.results.manifest import provenance
-    from recsys_cli.results.store import write_frames, write_json
 
     started = time.perf_counter()
     context = rerank_context(stored, recipe) if context is None else context

@@ -24,7 +24,8 @@ from recsys_cli.pipeline.lists import rank_and_evaluate
 from recsys_cli.pipeline.prepare import Prepared, prepare
 from recsys_cli.pipeline.store import DATA_FILES, store_run, write_recommendations
 from recsys_cli.progress import Step, silent_step
-from recsys_cli.results.store import RUN_LOG, SharedFiles, link_or_copy, run_log, write_json
+from recsys_cli.results.atomic import write_json
+from recsys_cli.results.store import RUN_LOG, SharedFiles, link_or_copy, run_log
 
 
 def train(

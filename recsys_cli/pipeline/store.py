@@ -17,9 +17,10 @@ from recsys_cli.pipeline.fit import ModelOutput, uses_factors
 from recsys_cli.pipeline.lists import RankedRow, RunLists
 from recsys_cli.pipeline.prepare import Prepared
 from recsys_cli.progress import Step, peak_memory_mib, silent_step
+from recsys_cli.results.atomic import write_frames, write_json, write_parquet
 from recsys_cli.results.manifest import provenance
 from recsys_cli.results.side_data import SIDE_DIR, StoredSide, write_side_data
-from recsys_cli.results.store import SharedFiles, write_frames, write_json, write_parquet
+from recsys_cli.results.store import SharedFiles
 
 # Files of a run that depend on the prepared data alone (the same in every seed of a multi-seed
 # run and every point of a sweep).

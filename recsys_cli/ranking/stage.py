@@ -33,7 +33,7 @@ from recsys_cli.ranking.features import (
 from recsys_cli.ranking.labels import gains, informative, integer_labels, relevance
 from recsys_cli.ranking.pool import pool_candidates, rank_pool
 from recsys_cli.ranking.timeline import labels_data, timeline
-from recsys_cli.results.store import write_parquet
+from recsys_cli.results.atomic import write_parquet
 
 log = logging.getLogger(__name__)
 

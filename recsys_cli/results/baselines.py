@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys_cli.errors import UserError
-from recsys_cli.results.store import read_json, write_json
+from recsys_cli.results.atomic import write_json
+from recsys_cli.results.readback import read_json
 
 DEFAULT_TOLERANCE = {"abs": 1e-3}
 

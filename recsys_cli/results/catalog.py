@@ -19,14 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsys_cli.errors import UserError, size_of
-from recsys_cli.results.store import (
-    REQUIRED_FILES,
-    TEMP_PREFIX,
-    read_json,
-    read_manifest,
-    writer,
-    writer_gone,
-)
+from recsys_cli.results.atomic import TEMP_PREFIX
+from recsys_cli.results.owners import writer, writer_gone
+from recsys_cli.results.readback import REQUIRED_FILES, read_json, read_manifest
 
 KINDS = ("run", "multi-seed", "sweep", "study", "ope")
 STATUSES = ("complete", "trained", "unfinished", "running", "killed", "damaged")

@@ -102,7 +102,7 @@ def metric_deltas(a: Path, b: Path, paired: bool) -> list[MetricDelta]:
     import polars as pl
 
     from recsys_cli.evaluation.statistics import holm_adjust, paired_t_test
-    from recsys_cli.results.store import damaged_run_reported
+    from recsys_cli.results.readback import damaged_run_reported
 
     means_a, means_b = _means(a), _means(b)
     shared = [key for key in means_a if key in means_b]
@@ -141,7 +141,7 @@ def diff_runs(a: Path, b: Path) -> dict:
     """The diff of two run directories (see the module docstring); refuses runs of different
     datasets, whose metrics do not compare."""
     from recsys_cli.config.loader import read_toml
-    from recsys_cli.results.store import read_manifest
+    from recsys_cli.results.readback import read_manifest
 
     manifest_a, manifest_b = read_manifest(a), read_manifest(b)
     data_a, data_b = manifest_a["dataset"], manifest_b["dataset"]

@@ -15,7 +15,8 @@ import polars as pl
 import scipy.sparse as sp
 
 from recsys_cli.errors import UserError
-from recsys_cli.results.store import DAMAGED, write_atomic, write_parquet
+from recsys_cli.results.atomic import write_atomic, write_parquet
+from recsys_cli.results.readback import DAMAGED
 
 SIDE_DIR = "side"
 ITEMS = "items.parquet"

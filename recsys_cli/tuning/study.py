@@ -27,7 +27,7 @@ import polars as pl
 
 from recsys_cli.errors import UserError
 from recsys_cli.progress import NO_PROGRESS, Progress
-from recsys_cli.results.store import owner_tag, tag_gone
+from recsys_cli.results.owners import owner_tag, tag_gone
 from recsys_cli.tuning.spec import StudySpec, TuneSpec
 
 log = logging.getLogger(__name__)

@@ -25,15 +25,10 @@ from recsys_cli.config.loader import recipe_from_dict, recipe_to_toml
 from recsys_cli.config.schema import Recipe
 from recsys_cli.errors import UserError
 from recsys_cli.progress import Step, silent_step
-from recsys_cli.results.store import (
-    PendingRun,
-    owner_tag,
-    read_json,
-    run_log,
-    tag_gone,
-    write_json,
-    write_parquet,
-)
+from recsys_cli.results.atomic import write_json, write_parquet
+from recsys_cli.results.owners import owner_tag, tag_gone
+from recsys_cli.results.readback import read_json
+from recsys_cli.results.store import PendingRun, run_log
 from recsys_cli.tuning.confirm import chosen_trials, front_hypervolume, front_plot_data
 from recsys_cli.tuning.space import given_values, set_values
 from recsys_cli.tuning.spec import StudySpec, TuneSpec

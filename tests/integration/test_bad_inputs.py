@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recsys_cli.cli.main import app
-from recsys_cli.results.store import OWNER_FILE
+from recsys_cli.results.owners import OWNER_FILE
 
 runner = CliRunner()
 

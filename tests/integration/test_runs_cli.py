@@ -17,7 +17,7 @@ from scipy import stats
 from stored_runs import rank
 
 from recsys_cli.evaluation.statistics import holm_adjust
-from recsys_cli.results.store import OWNER_FILE
+from recsys_cli.results.owners import OWNER_FILE
 
 
 def copy_run(run: Path, target: Path, created: str) -> Path:

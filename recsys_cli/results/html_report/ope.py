@@ -12,7 +12,7 @@ from recsys_cli.results.html_report.run import provenance
 def ope_section(page: Page, entry: Entry) -> None:
     """An off-policy evaluation: the logs, and every policy's estimate per estimator with its
     bootstrap interval (the logging policy's on-policy value as a reference line)."""
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
 
     manifest = read_json(entry.path / "manifest.json")
     rows = read_json(entry.path / "estimates.json")

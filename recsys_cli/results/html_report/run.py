@@ -134,9 +134,9 @@ def run_section(
     from recsys_cli.evaluation.comparison import compare, pair_on_shared_users
     from recsys_cli.evaluation.marks import table_marks
     from recsys_cli.results.catalog import read_summary
+    from recsys_cli.results.readback import damaged_run_reported, open_run_dir, read_manifest
     from recsys_cli.results.report import counts_lines
     from recsys_cli.results.significance import legend
-    from recsys_cli.results.store import damaged_run_reported, open_run_dir, read_manifest
 
     open_run_dir(entry.path, evaluated=True)
     manifest = read_manifest(entry.path)

@@ -17,7 +17,7 @@ def study_section(page: Page, entry: Entry) -> None:
     import polars as pl
 
     from recsys_cli.evaluation.pareto import pareto_mask
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
 
     if entry.status != "complete":
         raise UserError(

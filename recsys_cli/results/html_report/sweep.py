@@ -14,7 +14,7 @@ def sweep_section(page: Page, entry: Entry) -> None:
     import numpy as np
 
     from recsys_cli.evaluation.pareto import parse_constraint, staircase
-    from recsys_cli.results.store import read_json
+    from recsys_cli.results.readback import read_json
     from recsys_cli.results.sweep_labels import number, point_label, short_keys
 
     sweep = read_json(entry.path / "sweep.json")

@@ -8,15 +8,9 @@ import threading
 import polars as pl
 import pytest
 
-from recsys_cli.results import store
-from recsys_cli.results.store import (
-    ExistingFile,
-    SharedFiles,
-    link_or_copy,
-    write_frames,
-    write_json,
-    write_parquet,
-)
+from recsys_cli.results import atomic, store
+from recsys_cli.results.atomic import ExistingFile, write_frames, write_json, write_parquet
+from recsys_cli.results.store import SharedFiles, link_or_copy
 
 
 def frame(value: int) -> pl.DataFrame:
@@ -59,7 +53,7 @@ def test_without_hard_links_an_existing_table_is_still_kept(tmp_path, monkeypatc
     def no_links(source, target):
         raise PermissionError("hard links not supported")
 
-    monkeypatch.setattr(store.os, "link", no_links)
+    monkeypatch.setattr(atomic.os, "link", no_links)
     write_parquet(tmp_path / "a.parquet", frame(1))
     assert pl.read_parquet(tmp_path / "a.parquet").equals(frame(1))
     with pytest.raises(ExistingFile):

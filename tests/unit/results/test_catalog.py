@@ -12,7 +12,7 @@ import pytest
 from recsys_cli.errors import UserError
 from recsys_cli.results.catalog import classify, find, parse_when, scan
 from recsys_cli.results.diff import flatten, recipe_changes
-from recsys_cli.results.store import OWNER_FILE
+from recsys_cli.results.owners import OWNER_FILE
 
 
 def test_flatten_gives_set_key_paths():

@@ -13,16 +13,15 @@ import polars as pl
 import pytest
 
 from recsys_cli.errors import UserError
-from recsys_cli.results.store import (
+from recsys_cli.results.atomic import TEMP_PREFIX
+from recsys_cli.results.owners import OWNER_FILE, remove_dead_runs
+from recsys_cli.results.readback import (
     MANIFEST_KEYS,
-    OWNER_FILE,
-    TEMP_PREFIX,
-    PendingRun,
     check_parquet,
     damaged_run_reported,
     read_manifest,
-    remove_dead_runs,
 )
+from recsys_cli.results.store import PendingRun
 
 
 def dead_pid() -> int:

@@ -147,7 +147,7 @@ def test_front_hypervolume_uses_the_given_reference_point():
 
 
 def test_the_journal_lock_of_a_dead_process_is_broken_at_once(tmp_path, monkeypatch):
-    from recsys_cli.results.store import owner_tag
+    from recsys_cli.results.owners import owner_tag
     from recsys_cli.tuning.study import OwnedLock
 
     path = tmp_path / "journal.lock"
