@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from recsys_cli.config.schema import Recipe
 from recsys_cli.data.dataset import Dataset
 from recsys_cli.data.prepare import Indexed, index_dataset, to_csr
-from recsys_cli.data.sources import load_dataset
+from recsys_cli.data.sources import scan_dataset
 from recsys_cli.data.splits import Split, split
 from recsys_cli.errors import DataError, UserError
 from recsys_cli.progress import Step, silent_step
@@ -47,7 +47,7 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
     """Load, filter, index and split the recipe's dataset; classify every held-out interaction."""
     check_catalogue(recipe, data_dir)
     with step(f"load dataset {recipe.dataset.name}") as progress:
-        dataset = load_dataset(recipe.dataset, data_dir, progress)
+        dataset = scan_dataset(recipe.dataset, data_dir, progress)
     with step("filter, index and split"):
         indexed = index_dataset(dataset, recipe.filter)
         split_seed = recipe.seed if recipe.split.seed is None else recipe.split.seed
@@ -72,8 +72,8 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
     report.update(
         users=indexed.n_users,
         items=indexed.n_items,
-        interactions=indexed.interactions.height,
-        dataset_interactions=dataset.interactions.height,
+        interactions=indexed.n_interactions,
+        dataset_interactions=dataset.n_interactions,
         fit_interactions=parts.fit.height,
         evaluated_users=len(eval_users),
     )
