@@ -4,7 +4,7 @@ evaluated in memory as soon as it exists."""
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,8 +74,7 @@ def rank_and_evaluate(
         )
         side = ItemSideData.of(context, metrics) if needs_side_data(metrics) else None
         evaluator = Evaluator(users, side, cutoffs, metrics, executor.evaluate_row)
-    depth = max(cutoffs)
-    made, timings = [], {}
+    made = []
 
     def keep(row: RankedRow) -> None:
         if evaluator is not None:
@@ -84,6 +83,30 @@ def rank_and_evaluate(
                 evaluator.add(row.label, row.items, progress)
         made.append(row)
 
+    timings = ranked_rows(recipe, outputs, context, history, keep, step, rows, executor)
+    peak = peak_memory_mib()
+    evaluation = None
+    if evaluator is not None:
+        with step("evaluate"):
+            evaluation = evaluator.result()
+    return RunLists(made, timings, evaluation, peak)
+
+
+def ranked_rows(
+    recipe: Recipe,
+    outputs,
+    context,
+    history,
+    keep: Callable[[RankedRow], None],
+    step: Step = silent_step,
+    rows: Collection[str] | None = None,
+    executor: Executor = IN_PROCESS,
+) -> dict:
+    """Hand `keep` each model's list (its candidates cut to the largest cutoff) and its
+    variants' reranked lists, in stored order, for the `rows` asked for (None: all); `outputs`
+    carry label, items and scores (fitted or loaded from a run). Returns each variant row's
+    rerank time."""
+    depth, timings = max(recipe.eval.cutoffs), {}
     for output in outputs:
         items, scores = output.items, output.scores
         if rows is None or output.label in rows:
@@ -97,9 +120,4 @@ def rank_and_evaluate(
                 ranked, ranked_scores = executor.rerank(context, variant, items, scores, history)
                 timings[row] = {"rerank_s": round(time.perf_counter() - t0, 4)}
             keep(RankedRow(row, ranked, ranked_scores))
-    peak = peak_memory_mib()
-    evaluation = None
-    if evaluator is not None:
-        with step("evaluate"):
-            evaluation = evaluator.result()
-    return RunLists(made, timings, evaluation, peak)
+    return timings

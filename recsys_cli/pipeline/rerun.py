@@ -22,7 +22,7 @@ from recsys_cli.evaluation.evaluator import (
     needs_side_data,
 )
 from recsys_cli.pipeline.fit import IN_PROCESS, ModelOutput
-from recsys_cli.pipeline.lists import RankedRow
+from recsys_cli.pipeline.lists import RankedRow, ranked_rows
 from recsys_cli.pipeline.store import CANDIDATES, DATA_FILES, _list_frames
 from recsys_cli.progress import Step, peak_memory_mib, silent_step
 from recsys_cli.results.side_data import StoredSide
@@ -203,7 +203,7 @@ def rerank_run(
         users = EvalUsers(users.ids, users.truth)
     side = ItemSideData.of(context, metrics) if needs_side_data(metrics) else None
     evaluator = Evaluator(users, side, cutoffs, metrics, IN_PROCESS.evaluate_row)
-    depth, made, timings = max(cutoffs), [], {}
+    made = []
 
     def keep(row: RankedRow) -> None:
         with step(f"evaluate {row.label}") as progress:
@@ -211,20 +211,7 @@ def rerank_run(
             evaluator.add(row.label, row.items, progress)
         made.append(row)
 
-    for output in stored.outputs:
-        if rows is None or output.label in rows:
-            keep(RankedRow(output.label, output.items[:, :depth], output.scores[:, :depth]))
-        for variant in recipe.variants:
-            label = f"{output.label}+{variant.name}"
-            if output.label not in variant.models or (rows is not None and label not in rows):
-                continue
-            with step(f"rerank {label}"):
-                t0 = time.perf_counter()
-                items, scores = IN_PROCESS.rerank(
-                    context, variant, output.items, output.scores, stored.side.history
-                )
-                timings[label] = {"rerank_s": round(time.perf_counter() - t0, 4)}
-            keep(RankedRow(label, items, scores))
+    timings = ranked_rows(recipe, stored.outputs, context, stored.side.history, keep, step, rows)
     with step("evaluate"):
         evaluation = evaluator.result()
     with step("write run"):
