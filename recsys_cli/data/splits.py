@@ -33,9 +33,11 @@ class Split:
         """sha256 over the sorted (user, item) pairs of every part: equal iff the split is equal."""
         digest = hashlib.sha256()
         for part in (self.fit, self.extra_input, self.truth):
-            pairs = part.select("user_idx", "item_idx").sort("user_idx", "item_idx")
-            digest.update(pairs["user_idx"].to_numpy().astype(np.int64).tobytes())
-            digest.update(pairs["item_idx"].to_numpy().astype(np.int64).tobytes())
+            # One int64 key (user, item) sorts as the pair does, faster than a two-column sort.
+            key = pl.col("user_idx").cast(pl.Int64) * 2**32 + pl.col("item_idx").cast(pl.Int64)
+            keys = part.select(key.sort()).to_series().to_numpy()
+            digest.update((keys >> 32).tobytes())
+            digest.update((keys & 0xFFFFFFFF).tobytes())
             digest.update(b"|")
         return "sha256:" + digest.hexdigest()
 

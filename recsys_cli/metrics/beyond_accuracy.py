@@ -71,7 +71,7 @@ def coverage(recs: np.ndarray, n_items: int) -> float:
     if n_items < 1:
         raise UserError(f"n_items must be >= 1, got {n_items}")
     recs = check_candidates(recs, n_items)
-    return float(np.unique(recs[recs >= 0]).size / n_items)
+    return float(np.count_nonzero(np.bincount(recs[recs >= 0], minlength=n_items)) / n_items)
 
 
 def gini_index(exposure: np.ndarray) -> float:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import numba
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recsys_cli.models.topk import topk_excluding
 from recsys_cli.progress import NO_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
 
-# Dense score blocks are capped at this many cells (float32: 128 MiB).
-_BLOCK_CELLS = 1 << 25
+# Dense score blocks hold about this many cells (float32: 16 MiB, so the blocks in flight stay in
+# a shared cache while their top-k is taken), and 32 to 4096 users.
+_BLOCK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class Recommender:
     # split needs it); checked when a recipe is loaded.
     folds_in: ClassVar[bool] = True
     # Whether `recommend` scores each user from the fitted state and that user's history alone
-    # (and the model pickles): a Dask executor may then score users in shards on workers.
+    # (and the model pickles): blocks of users are then scored in parallel threads (`_scores`
+    # must only read the fitted state), and a Dask executor may score users in shards on workers.
     shardable: ClassVar[bool] = True
     # Whether `fit` needs each user's interactions in time order: such a model mixes in
     # `sequences.SequentialModel` and is fitted through `fit_sequences`.
@@ -152,11 +157,27 @@ class Recommender:
         items = np.empty((len(users), k), dtype=np.int32)
         scores = np.empty((len(users), k), dtype=np.float32)
         progress.total(len(users), "users")
-        for start in range(0, len(users), block):
+
+        def score_block(start: int, threads: int) -> int:
             rows = slice(start, start + block)
             dense = np.ascontiguousarray(self._scores(users[rows], history[rows]), dtype=np.float32)
-            items[rows], scores[rows] = topk_excluding(dense, history[rows], k)
-            progress.advance(len(users[rows]))
+            items[rows], scores[rows] = topk_excluding(dense, history[rows], k, threads)
+            return len(dense)
+
+        starts = range(0, len(users), block)
+        if not self.shardable:  # blocks in turn, each on every thread
+            for start in starts:
+                progress.advance(score_block(start, numba.get_num_threads()))
+            return items, scores
+        # Blocks in parallel threads, one BLAS thread each: a block's top-k is taken while its
+        # scores are still in cache, and a user's scores do not depend on the thread count.
+        pool = ThreadPoolExecutor(numba.get_num_threads())
+        try:
+            with threadpool_limits(1, "blas"):
+                for done in pool.map(score_block, starts, [1] * len(starts)):
+                    progress.advance(done)
+        finally:
+            pool.shutdown(cancel_futures=True)
         return items, scores
 
     def _inputs(self, users, history) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -170,8 +191,8 @@ class Recommender:
         return users, history
 
     def block_rows(self, block_size: int | None = None) -> int:
-        """Users scored at once: `block_size`, else as many as fit _BLOCK_CELLS scores."""
-        return block_size or max(1, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
+        """Users scored at once: `block_size`, else about _BLOCK_CELLS scores' worth."""
+        return block_size or max(32, min(4096, _BLOCK_CELLS // max(self.n_items_, 1)))
 
     def _fit_with(self, train: sp.csr_matrix, context: FitContext) -> None:
         """`_fit`; a model that trains in iterations or epochs, or writes files, overrides this."""

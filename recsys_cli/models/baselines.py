@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from numba import njit, prange
 
 from recsys_cli.models.base import Recommender
 from recsys_cli.progress import NO_PROGRESS
@@ -50,10 +50,10 @@ class Popularity(Recommender):
         return items, scores.astype(np.float32)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _walk_global_order(order, indptr, indices, out):
     k = out.shape[1]
-    for row in range(out.shape[0]):
+    for row in prange(out.shape[0]):
         start, stop = indptr[row], indptr[row + 1]
         filled = 0
         for item in order:

@@ -1,6 +1,7 @@
 """Batched top-k selection over dense score blocks, excluding each user's history items.
 
-One compiled pass per row with a size-k min-heap: O(n_items log k); rows in parallel threads.
+One compiled pass per row with a size-k min-heap: O(n_items log k); rows in parallel threads, or
+one thread that releases the GIL (callers running blocks in their own threads).
 Ties are broken by the lower item index, so results never depend on sort stability; NaN and -inf
 scores are never selected, so a list is shorter than k (padded with -1) when fewer items are
 eligible.
@@ -69,7 +70,7 @@ def _topk_rows(scores, indptr, indices, k, threads, out_items, out_scores):
         _topk_strided(scores, indptr, indices, k, t, threads, out_items, out_scores)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _topk_strided(scores, indptr, indices, k, first, step, out_items, out_scores):
     """Rows first, first + step, ...: one thread's share, with its own heap."""
     n_rows, n_items = scores.shape
@@ -117,8 +118,11 @@ def _topk_strided(scores, indptr, indices, k, first, step, out_items, out_scores
             _sift_down(heap_s, heap_i, size, 0)
 
 
-def topk_excluding(scores: np.ndarray, history, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k items per row of `scores` (rows x items), skipping the row's items in `history` (CSR).
+def topk_excluding(
+    scores: np.ndarray, history, k: int, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items per row of `scores` (rows x items), skipping the row's items in `history` (CSR),
+    on `threads` threads (None: numba's count; 1 runs in the calling thread without the GIL).
 
     Returns (items int32, scores float32), both rows x k, best first, padded with -1 / -inf.
     """
@@ -127,5 +131,9 @@ def topk_excluding(scores: np.ndarray, history, k: int) -> tuple[np.ndarray, np.
         history = history.sorted_indices()
     items = np.empty((scores.shape[0], k), dtype=np.int32)
     values = np.empty((scores.shape[0], k), dtype=np.float32)
-    _topk_rows(scores, history.indptr, history.indices, k, numba.get_num_threads(), items, values)
+    threads = threads or numba.get_num_threads()
+    if threads == 1:
+        _topk_strided(scores, history.indptr, history.indices, k, 0, 1, items, values)
+    else:
+        _topk_rows(scores, history.indptr, history.indices, k, threads, items, values)
     return items, values
