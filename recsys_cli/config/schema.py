@@ -165,7 +165,8 @@ ModelEntry = tagged_union("name", "model", _ModelTables(), ModelConfig, _model_c
 @section
 class EvalConfig:
     """Cutoffs and metrics, the candidate depth N each model returns, and how many users are
-    scored at once (0: as many as fit 2^25 scores, i.e. 128 MiB of float32 per block)."""
+    scored at once (0: about 2^22 scores, i.e. 16 MiB of float32, and 32 to 4,096 users per
+    block)."""
 
     cutoffs: tuple[int, ...] = (10, 20)
     # Accuracy, beyond-accuracy and business names (recsys_cli.metrics), checked by the loader.
