@@ -17,8 +17,8 @@ from recsys_cli.cli.run import (
     RowsOpt,
     SetOpt,
     VerboseOpt,
-    _display,
-    _show,
+    display_format,
+    show_results,
 )
 
 
@@ -60,10 +60,10 @@ def rerank(
     _, recipe = rerank_recipe(stored, variants, overrides or [])
     names = list(stored.manifest["models"])
     names += [f"{label}+{v.name}" for label in names for v in recipe.variants if label in v.models]
-    output = _display(output, as_json, rows, baseline, names)
+    output = display_format(output, as_json, rows, baseline, names)
     step = progress_step(quiet, verbose)
     with PendingRun(results_root(results_dir), f"{recipe.name}-rerank") as pending:
         manifest, evaluation = rerank_run(
             stored, recipe, pending.path, step, variants_file=variants
         )
-    _show(evaluation, manifest, pending.final, output, quiet, rows, baseline)
+    show_results(evaluation, manifest, pending.final, output, quiet, rows, baseline)

@@ -103,7 +103,7 @@ def _pending_run(recipe_path: Path, overrides, results_dir):
     return recipe, PendingRun(results_root(results_dir), recipe.name)
 
 
-def _display(output: str, as_json: bool, rows: str, baseline: str | None, names) -> str:
+def display_format(output: str, as_json: bool, rows: str, baseline: str | None, names) -> str:
     """Check the display options before any work; the output format (--json: json)."""
     from recsys_cli.results.report import FORMATS, LAYOUTS
 
@@ -116,7 +116,7 @@ def _display(output: str, as_json: bool, rows: str, baseline: str | None, names)
     return "json" if as_json else output
 
 
-def _show(
+def show_results(
     evaluation, manifest, run_dir: Path, output: str, quiet: bool, rows: str, baseline
 ) -> None:
     from recsys_cli.results.report import counts_lines, summary_table
@@ -170,7 +170,7 @@ def run(
     recipe, pending = _pending_run(recipe_path, overrides, results_dir)
     names = [m.label for m in recipe.models] + ([recipe.ranker.label] if recipe.ranker else [])
     names += [f"{label}+{v.name}" for label in names for v in recipe.variants if label in v.models]
-    output = _display(output, as_json, rows, baseline, names)
+    output = display_format(output, as_json, rows, baseline, names)
     step = progress_step(quiet, verbose)
     if workers or scheduler:
         from recsys_cli.distributed.cluster import connect
@@ -183,7 +183,7 @@ def run(
     else:
         with pending:
             manifest, evaluation = run_recipe(recipe, pending.path, data_dir, step)
-    _show(evaluation, manifest, pending.final, output, quiet, rows, baseline)
+    show_results(evaluation, manifest, pending.final, output, quiet, rows, baseline)
 
 
 @user_errors
@@ -269,7 +269,7 @@ def evaluate(
     if min(chosen_cutoffs) < 1:
         raise UserError("--cutoffs: cutoffs must be positive integers")
     manifest = read_manifest(run_dir)
-    output = _display(output, as_json, rows, baseline, manifest["lists"])
+    output = display_format(output, as_json, rows, baseline, manifest["lists"])
     step = progress_step(quiet, verbose)
     if slice_ is not None:
         if manifest.get("seeds"):
@@ -308,7 +308,7 @@ def evaluate(
             with PendingRun(run_dir / "evals", "eval") as pending:
                 save_evaluation(evaluation, pending.path)
             target = pending.final
-    _show(evaluation, manifest, target, output, quiet, rows, baseline)
+    show_results(evaluation, manifest, target, output, quiet, rows, baseline)
 
 
 def _show_slices(run_dir, kind, cutoffs, metrics, output, rows, step) -> None:

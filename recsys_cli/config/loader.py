@@ -69,11 +69,11 @@ def load_raw(path: Path, overrides: list[str] = ()) -> tuple[dict[str, Any], Rec
     path = resolve_recipe(path)
     raw = read_toml(path, source)
     raw.setdefault("name", path.stem)
-    _absolute_paths(raw, path.parent)
+    absolute_paths(raw, path.parent)
     try:
         for override in overrides:
             apply_override(raw, override)
-        _absolute_paths(raw, Path.cwd())  # a path given with --set is relative to where rank runs
+        absolute_paths(raw, Path.cwd())  # a path given with --set is relative to where rank runs
         return raw, recipe_from_dict(raw)
     except RecipeError as error:
         raise RecipeError(error.path, str(error).removeprefix(f"{error.path}: "), source) from None
@@ -110,7 +110,7 @@ def read_toml(path: Path, source: str | None = None) -> dict[str, Any]:
         raise RecipeError("", f"invalid TOML: {error}", source) from None
 
 
-def _absolute_paths(raw: dict[str, Any], base: Path) -> None:
+def absolute_paths(raw: dict[str, Any], base: Path) -> None:
     """Make the recipe's file paths (dataset.path, dataset.items_path, groups.*.file) absolute:
     relative ones are read from `base` (the recipe's folder), so a recipe works from any working
     directory and the stored recipe.toml of a run still finds its files."""

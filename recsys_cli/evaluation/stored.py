@@ -65,7 +65,7 @@ def evaluate_run(
         context = side_context(stored, user_ids, read_run_recipe(run_dir), metrics)
         side = ItemSideData.of(context, metrics)
         history = stored.history if needs_profiles(metrics) else None
-    users = _stored_truth(run_dir, user_ids, item_ids, history, truth_items)
+    users = stored_truth(run_dir, user_ids, item_ids, history, truth_items)
     evaluator = Evaluator(users, side, cutoffs, metrics, score_row)
     progress.total(len(manifest["lists"]) * len(users), "lists")
     scan = pl.scan_parquet(run_dir / "recommendations.parquet")
@@ -98,7 +98,7 @@ def index_of(ids: pl.Series, vocabulary: pl.Series) -> np.ndarray:
     return np.where(found >= 0, order.to_numpy().astype(np.int64)[np.maximum(found, 0)], -1)
 
 
-def _stored_truth(
+def stored_truth(
     run_dir: Path,
     user_ids: pl.Series,
     item_ids: pl.Series,

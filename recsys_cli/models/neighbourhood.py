@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 from recsys_cli.models.base import FitContext, Recommender, dense
-from recsys_cli.models.topk import _sift_down, _sift_up, _worse
+from recsys_cli.models.topk import ranks_below, sift_down, sift_up
 from recsys_cli.progress import NO_PROGRESS, Progress
 
 # Columns per compiled call (one progress step), and rows accumulated at once (float32
@@ -150,12 +150,12 @@ def _sparse_top_columns(
                     if size < keep:
                         heap_s[size] = s
                         heap_i[size] = r
-                        _sift_up(heap_s, heap_i, size)
+                        sift_up(heap_s, heap_i, size)
                         size += 1
-                    elif _worse(heap_s[0], heap_i[0], s, r):
+                    elif ranks_below(heap_s[0], heap_i[0], s, r):
                         heap_s[0] = s
                         heap_i[0] = r
-                        _sift_down(heap_s, heap_i, size, 0)
+                        sift_down(heap_s, heap_i, size, 0)
             counts[c - first] = size
             for j in range(size):
                 out_rows[c - first, j] = heap_i[j]
@@ -260,12 +260,12 @@ def _similarity_topk(
                 if size < k:
                     heap_s[size] = s
                     heap_i[size] = j
-                    _sift_up(heap_s, heap_i, size)
+                    sift_up(heap_s, heap_i, size)
                     size += 1
-                elif _worse(heap_s[0], heap_i[0], s, j):
+                elif ranks_below(heap_s[0], heap_i[0], s, j):
                     heap_s[0] = s
                     heap_i[0] = j
-                    _sift_down(heap_s, heap_i, size, 0)
+                    sift_down(heap_s, heap_i, size, 0)
             # Room left: every positive score is in the heap; zero scores follow, lowest first.
             j = 0
             while size < k and j < n_items:
@@ -275,7 +275,7 @@ def _similarity_topk(
                 if free:
                     heap_s[size] = 0.0
                     heap_i[size] = j
-                    _sift_up(heap_s, heap_i, size)
+                    sift_up(heap_s, heap_i, size)
                     size += 1
                 j += 1
             for p in range(start, stop):
@@ -289,7 +289,7 @@ def _similarity_topk(
                 out_scores[row, size] = heap_s[0]
                 heap_s[0] = heap_s[size]
                 heap_i[0] = heap_i[size]
-                _sift_down(heap_s, heap_i, size, 0)
+                sift_down(heap_s, heap_i, size, 0)
 
 
 class ItemKNN(SimilarityModel):

@@ -17,22 +17,22 @@ from recsys_cli.sorted_search import row_contains
 
 
 @njit(cache=True, inline="always")
-def _worse(s1, i1, s2, i2):
+def ranks_below(s1, i1, s2, i2):
     # (s1, i1) ranks below (s2, i2): lower score, or equal score and higher item index.
     return s1 < s2 or (s1 == s2 and i1 > i2)
 
 
 @njit(cache=True)
-def _sift_down(heap_s, heap_i, size, pos):
+def sift_down(heap_s, heap_i, size, pos):
     while True:
         left = 2 * pos + 1
         if left >= size:
             return
         child = left
         right = left + 1
-        if right < size and _worse(heap_s[right], heap_i[right], heap_s[left], heap_i[left]):
+        if right < size and ranks_below(heap_s[right], heap_i[right], heap_s[left], heap_i[left]):
             child = right
-        if _worse(heap_s[child], heap_i[child], heap_s[pos], heap_i[pos]):
+        if ranks_below(heap_s[child], heap_i[child], heap_s[pos], heap_i[pos]):
             heap_s[pos], heap_s[child] = heap_s[child], heap_s[pos]
             heap_i[pos], heap_i[child] = heap_i[child], heap_i[pos]
             pos = child
@@ -41,10 +41,10 @@ def _sift_down(heap_s, heap_i, size, pos):
 
 
 @njit(cache=True)
-def _sift_up(heap_s, heap_i, pos):
+def sift_up(heap_s, heap_i, pos):
     while pos > 0:
         parent = (pos - 1) // 2
-        if _worse(heap_s[pos], heap_i[pos], heap_s[parent], heap_i[parent]):
+        if ranks_below(heap_s[pos], heap_i[pos], heap_s[parent], heap_i[parent]):
             heap_s[pos], heap_s[parent] = heap_s[parent], heap_s[pos]
             heap_i[pos], heap_i[parent] = heap_i[parent], heap_i[pos]
             pos = parent
@@ -92,19 +92,19 @@ def _topk_strided(scores, indptr, indices, k, first, step, out_items, out_scores
                 if not s > -np.inf:  # also rejects NaN
                     continue
                 # Most items lose to the current k-th best: one comparison, before any lookup.
-                if size == k and not _worse(heap_s[0], heap_i[0], s, item):
+                if size == k and not ranks_below(heap_s[0], heap_i[0], s, item):
                     continue
                 if row_contains(indices, start, stop, item):
                     continue  # a history item: never recommended
                 if size < k:
                     heap_s[size] = s
                     heap_i[size] = item
-                    _sift_up(heap_s, heap_i, size)
+                    sift_up(heap_s, heap_i, size)
                     size += 1
                 else:
                     heap_s[0] = s
                     heap_i[0] = item
-                    _sift_down(heap_s, heap_i, size, 0)
+                    sift_down(heap_s, heap_i, size, 0)
         for pos in range(k):
             out_items[row, pos] = -1
             out_scores[row, pos] = -np.inf
@@ -115,7 +115,7 @@ def _topk_strided(scores, indptr, indices, k, first, step, out_items, out_scores
             out_scores[row, size] = heap_s[0]
             heap_s[0] = heap_s[size]
             heap_i[0] = heap_i[size]
-            _sift_down(heap_s, heap_i, size, 0)
+            sift_down(heap_s, heap_i, size, 0)
 
 
 def topk_excluding(

@@ -59,7 +59,7 @@ def prepare(recipe: Recipe, data_dir: Path | None = None, step: Step = silent_st
         model_input = fit  # the same matrix unless held-out users give input of their own
         if parts.extra_input.height:
             model_input = to_csr(pl.concat([parts.fit, parts.extra_input]), *shape, binary=binary)
-        test, report = _classify_truth(parts.truth, model_input, fit)
+        test, report = classify_truth(parts.truth, model_input, fit)
     evaluated = test.filter(pl.col("status") == "evaluated")
     truth_all = to_csr(evaluated, *shape, binary=True)
     eval_users = np.flatnonzero(np.diff(truth_all.indptr) > 0)
@@ -118,7 +118,7 @@ def check_catalogue(recipe: Recipe, data_dir: Path | None = None) -> None:
             )
 
 
-def _classify_truth(truth: pl.DataFrame, model_input: sp.csr_matrix, fit: sp.csr_matrix):
+def classify_truth(truth: pl.DataFrame, model_input: sp.csr_matrix, fit: sp.csr_matrix):
     """Mark held-out interactions: evaluated, cold_user (no input at all) or seen_in_input (the
     user already has the item, which is excluded from every list, so it cannot be hit)."""
     users = truth["user_idx"].to_numpy().astype(np.int64)  # an owned copy: scipy indexing

@@ -23,7 +23,7 @@ from recsys_cli.evaluation.evaluator import (
 )
 from recsys_cli.pipeline.fit import IN_PROCESS, ModelOutput
 from recsys_cli.pipeline.lists import RankedRow, ranked_rows
-from recsys_cli.pipeline.store import CANDIDATES, DATA_FILES, _list_frames
+from recsys_cli.pipeline.store import CANDIDATES, DATA_FILES, list_frames
 from recsys_cli.progress import Step, peak_memory_mib, silent_step
 from recsys_cli.results.side_data import StoredSide
 from recsys_cli.results.store import SharedFiles
@@ -51,7 +51,7 @@ class StoredRun:
 def open_stored(path: Path) -> StoredRun:
     """Load a complete single-seed run that stored its candidates; one line otherwise."""
     from recsys_cli.config.loader import read_toml
-    from recsys_cli.evaluation.stored import _stored_truth
+    from recsys_cli.evaluation.stored import stored_truth
     from recsys_cli.results.readback import (
         check_parquet,
         damaged_run_reported,
@@ -73,7 +73,7 @@ def open_stored(path: Path) -> StoredRun:
         user_ids = pl.read_parquet(path / "users.parquet", columns=["user"])["user"]
         item_ids = pl.read_parquet(path / "items.parquet", columns=["item"])["item"]
         side = read_side_data(path, len(user_ids))
-        users = _stored_truth(path, user_ids, item_ids, side.history, None)
+        users = stored_truth(path, user_ids, item_ids, side.history, None)
         outputs = _stored_candidates(path, recipe, manifest["models"], user_ids, item_ids)
     raw = read_toml(path / "recipe.toml")
     return StoredRun(path, raw, recipe, manifest, side, users, item_ids, outputs)
@@ -117,7 +117,7 @@ def rerank_recipe(
     import copy
 
     from recsys_cli.config.loader import (
-        _absolute_paths,
+        absolute_paths,
         apply_override,
         read_toml,
         recipe_from_dict,
@@ -138,13 +138,13 @@ def rerank_recipe(
         given = read_toml(path, source)
         if not given.get("variants"):
             raise RecipeError("variants", "no [[variants]] to apply to the stored run", source)
-        _absolute_paths(given, path.parent)  # group files relative to the variants file
+        absolute_paths(given, path.parent)  # group files relative to the variants file
         raw["variants"] = given["variants"]
         raw["groups"] = {**raw.get("groups", {}), **given.get("groups", {})}
     try:
         for override in overrides:
             apply_override(raw, override)
-        _absolute_paths(raw, Path.cwd())
+        absolute_paths(raw, Path.cwd())
         return raw, recipe_from_dict(raw)
     except RecipeError as error:
         raise RecipeError(error.path, str(error).removeprefix(f"{error.path}: "), source) from None
@@ -222,9 +222,7 @@ def rerank_run(
 
         def frames():
             for row in made:
-                yield from _list_frames(
-                    row.label, users.ids, row.items, row.scores, stored.item_ids
-                )
+                yield from list_frames(row.label, users.ids, row.items, row.scores, stored.item_ids)
 
         write_frames(run_dir / "recommendations.parquet", frames)
     source = stored.manifest

@@ -95,7 +95,7 @@ def write_candidates(path: Path, data: Prepared, outputs: list[ModelOutput]) -> 
 
     def frames():
         for o in outputs:
-            yield from _list_frames(o.label, user_ids, o.items, o.scores, data.indexed.item_ids)
+            yield from list_frames(o.label, user_ids, o.items, o.scores, data.indexed.item_ids)
 
     write_frames(path, frames)
 
@@ -110,7 +110,7 @@ def write_recommendations(
     def frames():
         for row, seed in rows:
             item_ids = data.indexed.item_ids
-            for frame in _list_frames(row.label, user_ids, row.items, row.scores, item_ids):
+            for frame in list_frames(row.label, user_ids, row.items, row.scores, item_ids):
                 yield frame if seed is None else frame.with_columns(pl.lit(seed).alias("seed"))
 
     write_frames(path, frames)
@@ -176,7 +176,7 @@ def _item_profiles(data: Prepared) -> pl.DataFrame:
 FRAME_CELLS = 1 << 17
 
 
-def _list_frames(
+def list_frames(
     model: str, users: pl.Series, items: np.ndarray, scores: np.ndarray, item_ids: pl.Series
 ) -> Iterator[pl.DataFrame]:
     """`_lists_frame` of consecutive blocks of users, at most FRAME_CELLS list cells each."""

@@ -51,7 +51,7 @@ def labels_data(recipe: Recipe, data):
     """Windows 1 and 2 as an `experiment.Prepared` over the training part of `data`: `fit` is
     what the generators learn from, `truth` the label pairs of `eval_users` (pairs already in a
     user's input are not labels: no generator may retrieve them)."""
-    from recsys_cli.pipeline.prepare import Prepared, _classify_truth
+    from recsys_cli.pipeline.prepare import Prepared, classify_truth
 
     base = recipe.seed if recipe.split.seed is None else recipe.split.seed
     seed = int(np.random.SeedSequence([base, _LABEL_STREAM]).generate_state(1)[0])
@@ -60,7 +60,7 @@ def labels_data(recipe: Recipe, data):
     binary = recipe.filter.binarize
     fit = to_csr(parts.fit, *shape, binary=binary)
     model_input = to_csr(pl.concat([parts.fit, parts.extra_input]), *shape, binary=binary)
-    test, report = _classify_truth(parts.truth, model_input, fit)
+    test, report = classify_truth(parts.truth, model_input, fit)
     truth = to_csr(test.filter(pl.col("status") == "evaluated"), *shape, binary=True)
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     if len(users) == 0:

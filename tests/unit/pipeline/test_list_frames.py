@@ -17,11 +17,11 @@ def test_blocks_of_users_join_into_the_whole_table(tmp_path, monkeypatch):
     whole = store._lists_frame("m", users, items, scores, item_ids)
     assert whole.height == 44 - 2 - 4
     monkeypatch.setattr(store, "FRAME_CELLS", 9)  # 2 users a frame, the last one alone
-    frames = list(store._list_frames("m", users, items, scores, item_ids))
+    frames = list(store.list_frames("m", users, items, scores, item_ids))
     assert len(frames) == 6
     assert pl.concat(frames).equals(whole)
     path = tmp_path / "recommendations.parquet"
-    store.write_frames(path, lambda: store._list_frames("m", users, items, scores, item_ids))
+    store.write_frames(path, lambda: store.list_frames("m", users, items, scores, item_ids))
     assert pl.read_parquet(path).equals(whole)
-    none = list(store._list_frames("m", users[:0], items[:0], scores[:0], item_ids))
+    none = list(store.list_frames("m", users[:0], items[:0], scores[:0], item_ids))
     assert len(none) == 1 and none[0].height == 0 and none[0].schema == whole.schema
