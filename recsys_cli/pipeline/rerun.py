@@ -192,6 +192,7 @@ def rerank_run(
     from recsys_cli.config.loader import recipe_to_toml
     from recsys_cli.evaluation.side_data import ItemSideData
     from recsys_cli.evaluation.stored import save_evaluation
+    from recsys_cli.ranking.stage import RANKER_DIR
     from recsys_cli.results.atomic import write_frames, write_json
     from recsys_cli.results.manifest import provenance
 
@@ -216,7 +217,10 @@ def rerank_run(
         evaluation = evaluator.result()
     with step("write run"):
         (run_dir / "recipe.toml").write_text(recipe_to_toml(recipe), encoding="utf-8")
-        shared = SharedFiles(stored.path, DATA_FILES | {CANDIDATES})
+        carried = DATA_FILES | {CANDIDATES}
+        if "ranker" in stored.manifest:  # the learned ranker behind the stored candidates
+            carried |= {RANKER_DIR}
+        shared = SharedFiles(stored.path, carried)
         for name in sorted(shared.names):
             shared.place(name, run_dir)
 
@@ -233,6 +237,7 @@ def rerank_run(
         "lists": [row.label for row in made],
         "list_depth": max([*cutoffs] + [v.length for v in recipe.variants]),
         **({"variants": list(timings)} if timings else {}),
+        **({"ranker": source["ranker"]} if "ranker" in source else {}),
         "reranked_from": {
             "run": str(stored.path.resolve()),
             "variants": str(variants_file) if variants_file else "the run's recipe",

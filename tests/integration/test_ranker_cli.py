@@ -211,17 +211,32 @@ def test_compare_tests_the_ranker_against_a_generator_and_variants_rerank_it(
     extra = (
         '[[variants]]\nname = "mmr"\nmodels = ["LTR"]\nchain = [{ reranker = "mmr", lambda = 0.5 }]'
     )
-    _, run_dir = run_json(
-        write_recipe().with_name("x.toml") if False else write_recipe(), tmp_path / "r"
-    )
+    _, run_dir = run_json(write_recipe(), tmp_path / "r")
     compared = invoke(
         "compare", run_dir, "--baseline", "ease", "--metric", "ndcg@10", "--format", "json"
     )
     assert compared.exit_code == 0, compared.output
     rows = {row["model"]: row for row in json.loads(compared.stdout)["rows"]}
     assert 0.0 <= rows["LTR"]["t_pvalue"] <= 1.0
-    payload, _ = run_json(write_recipe(extra, "variant.toml"), tmp_path / "v")
+    variants = write_recipe(extra, "variant.toml")
+    payload, variant_run = run_json(variants, tmp_path / "v")
     assert list(payload["models"])[-2:] == ["LTR", "LTR+mmr"]
+
+    # `rank rerank` of the stored ranker's candidates: the same lists, and the ranker it came
+    # from (its files and manifest section) travels with the new run.
+    result = invoke("rerank", run_dir, variants, "--results-dir", tmp_path / "rr", "--json")
+    assert result.exit_code == 0, result.output
+    reranked = Path(json.loads(result.stdout)["run_dir"])
+
+    def lists(run: Path) -> pl.DataFrame:
+        frame = pl.read_parquet(run / "recommendations.parquet")
+        return frame.filter(pl.col("model") == "LTR+mmr")
+
+    assert lists(reranked).equals(lists(variant_run))
+    source = sorted(p.name for p in (run_dir / stage.RANKER_DIR).iterdir())
+    assert sorted(p.name for p in (reranked / stage.RANKER_DIR).iterdir()) == source
+    manifest = json.loads((reranked / "manifest.json").read_text())
+    assert manifest["ranker"] == json.loads((run_dir / "manifest.json").read_text())["ranker"]
 
 
 @pytest.mark.slow
