@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from recsys_cli.config.validate import name_problem
-from recsys_cli.data import catalog, store
+from recsys_cli.data import archives, catalog
 from recsys_cli.data.catalog import RemoteFile, get_entry
 from recsys_cli.data.store import DatasetStore, dataset_dir
 from recsys_cli.data.synthetic import synthetic_dir
@@ -97,18 +97,18 @@ def test_zip_bomb_is_refused_before_anything_is_written(tmp_path):
     into = tmp_path / "into"
     into.mkdir()
     with pytest.raises(DataError, match="decompression bomb"):
-        store._extract_archive(archive, into)
+        archives.extract_archive(archive, into)
     assert tree(into) == {}
 
 
 def test_tar_bomb_stops_at_the_limit(tmp_path, monkeypatch):
     archive = tmp_path / "bomb.tar.gz"
     archive.write_bytes(bomb_tar())
-    monkeypatch.setattr(store, "UNPACK_RATIO", 5_000_000 * 1.5 / archive.stat().st_size)
+    monkeypatch.setattr(archives, "UNPACK_RATIO", 5_000_000 * 1.5 / archive.stat().st_size)
     into = tmp_path / "into"
     into.mkdir()
     with pytest.raises(DataError, match="decompression bomb"):
-        store._extract_archive(archive, into)
+        archives.extract_archive(archive, into)
     assert tree(into) == {"a.tsv": 5_000_000}  # the second member was never written
 
 
@@ -117,7 +117,7 @@ def test_an_archive_within_the_ratio_unpacks(tmp_path):
     text = "".join(f"{u}\t{i}\t5\t88125{u}\n" for u in range(300) for i in range(5)).encode()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("ml-100k/u.data", text)
-    store._extract_archive(archive, tmp_path)
+    archives.extract_archive(archive, tmp_path)
     assert (tmp_path / "ml-100k" / "u.data").read_bytes() == text
 
 
