@@ -56,81 +56,9 @@ def _store(data_dir: Path | None):
     return DatasetStore(data_dir)
 
 
-def _embedded(name: str) -> tuple[str | None, str | None]:
-    """For the dataset recipes read from the recbole package (ML-100K): (its folder, None), or
-    (None, why it cannot be read); (None, None) for every other dataset."""
-    from recsys_cli.data.embedded import EMBEDDED_NAME, recbole_ml100k_dir
-    from recsys_cli.errors import DataError
-
-    if name != EMBEDDED_NAME:
-        return None, None
-    try:
-        return str(recbole_ml100k_dir()), None
-    except DataError as error:
-        return None, str(error)
-
-
 def _cached(row: dict) -> str:
     """What the data folder holds of a catalog dataset, in a word."""
     return "prepared" if row["prepared"] else "downloaded" if row["downloaded"] else "not cached"
-
-
-def _synthetic_rows(root: Path) -> list[dict]:
-    """The datasets `rank datasets synth` saved under `root`; recipes read them before the
-    catalog's."""
-    from recsys_cli.data import synthetic
-
-    rows = []
-    for name, meta in synthetic.saved(root).items():
-        folder = synthetic.synthetic_dir(root, name)
-        spec = meta["spec"]
-        rows.append(
-            {
-                "name": name,
-                "domain": "synthetic",
-                "description": "SYNTHETIC data made by `rank datasets synth`",
-                "synthetic": True,
-                "spec": spec,
-                "checksum": meta["checksum"],
-                "size_bytes": sum(p.stat().st_size for p in folder.iterdir() if p.is_file()),
-                "expected": {k: spec[k] for k in ("interactions", "users", "items")},
-                "folder": str(folder),
-            }
-        )
-    return rows
-
-
-def _entry_dict(entry, status) -> dict:
-    embedded, embedded_problem = _embedded(entry.name)
-    return {
-        "name": entry.name,
-        "synthetic": False,
-        "domain": entry.domain,
-        "description": entry.description,
-        "homepage": entry.homepage,
-        "license": entry.license,
-        "citation": entry.citation,
-        "available": entry.available,
-        "unavailable_reason": entry.unavailable_reason or None,
-        "timestamps": entry.timestamps,
-        "size_bytes": entry.approx_size,
-        "expected": {
-            "interactions": entry.expected.interactions,
-            "users": entry.expected.users,
-            "items": entry.expected.items,
-            "items_listed": entry.expected.items_listed,
-        },
-        "files": [
-            {"name": f.name, "url": f.url, "size": f.size, "checksum": f.checksum}
-            for f in entry.files
-        ],
-        "downloaded": status.downloaded,
-        "prepared": status.prepared,
-        "origin": status.origin,
-        "folder": str(status.folder),
-        "embedded": embedded,
-        "embedded_problem": embedded_problem,
-    }
 
 
 @app.command("list")
@@ -140,11 +68,12 @@ def list_(data_dir: DataDir = None, json_: JsonFlag = False) -> None:
     from rich.table import Table
 
     from recsys_cli.data.catalog import CATALOG
+    from recsys_cli.data.inventory import catalog_row, synthetic_rows
 
     with user_errors_reported():
         store = _store(data_dir)
-        rows = [_entry_dict(e, store.status(e)) for e in CATALOG.values()]
-        rows += _synthetic_rows(store.root)
+        rows = [catalog_row(e, store.status(e)) for e in CATALOG.values()]
+        rows += synthetic_rows(store.root)
     if json_:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -177,15 +106,16 @@ def info(name: Name, data_dir: DataDir = None, json_: JsonFlag = False) -> None:
     """Show a dataset's description, license, files (URL, size, checksum) and where recipes
     read it from; for a synthetic dataset, its generator settings."""
     from recsys_cli.data.catalog import get_entry
+    from recsys_cli.data.inventory import catalog_row, synthetic_rows
 
     with user_errors_reported():
         store = _store(data_dir)
-        synthetic = {row["name"]: row for row in _synthetic_rows(store.root)}
+        synthetic = {row["name"]: row for row in synthetic_rows(store.root)}
         if name in synthetic:
             _synthetic_info(synthetic[name], json_)
             return
         entry = get_entry(name)
-        row = _entry_dict(entry, store.status(entry))
+        row = catalog_row(entry, store.status(entry))
     if json_:
         typer.echo(json.dumps(row, indent=2))
         return
@@ -343,6 +273,7 @@ def remove(name: Name, data_dir: DataDir = None) -> None:
     folder."""
     from recsys_cli.data import synthetic
     from recsys_cli.data.catalog import get_entry
+    from recsys_cli.data.inventory import embedded_copy
 
     with user_errors_reported():
         store = _store(data_dir)
@@ -352,7 +283,7 @@ def remove(name: Name, data_dir: DataDir = None) -> None:
             return
         entry = get_entry(name)
         names, freed = store.remove(entry)
-    embedded, _ = _embedded(entry.name)
+    embedded, _ = embedded_copy(entry.name)
     kept = f"; recipes still read the copy embedded in the recbole package ({embedded})"
     err.print(
         f"removed {', '.join(names)} ({_human(freed)} freed){kept if embedded else ''}",
